@@ -1,0 +1,58 @@
+//! Clavis HTTP front-ends: the axum routers, extractors, middleware (request ids, access
+//! logs, metrics, security headers) and the mapping of core errors to HTTP responses.
+//!
+//! Handlers are thin: extract, call one core service, map the result. This crate never
+//! imports a storage adapter; it reaches data only through [`clavis_core::Core`].
+
+mod bootstrap;
+mod csrf;
+mod error;
+mod html;
+mod metrics;
+mod middleware;
+mod ops;
+mod tenant;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use axum::Router;
+use clavis_core::Core;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct ApiContext {
+    pub core: Core,
+    /// Public base URL without a trailing slash, e.g. `https://id.example.com`.
+    pub public_url: String,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ApiContext {
+    /// Cookies carry `Secure` when Clavis is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+    /// The issuer URL of a tenant.
+    pub fn issuer(&self, tenant_slug: &str) -> String {
+        format!("{}/t/{}", self.public_url, tenant_slug)
+    }
+}
+
+/// Largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The whole HTTP surface.
+pub fn router(ctx: ApiContext) -> Router {
+    Router::new()
+        .merge(ops::routes())
+        .merge(tenant::routes())
+        .merge(bootstrap::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            middleware::observe,
+        ))
+        .with_state(ctx)
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics, kept in the application state (no global recorder): request counts
+//! by method/route/status, a latency histogram per route, and process gauges.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+    started_at: Option<std::time::Instant>,
+}
+
+impl Metrics {
+    pub fn new(started_at: std::time::Instant) -> Self {
+        Self {
+            inner: Mutex::default(),
+            started_at: Some(started_at),
+        }
+    }
+
+    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        *m.requests
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        let h = m.latency.entry(route.to_owned()).or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                h.counts[i] += 1;
+            }
+        }
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP clavis_build_info Clavis version.\n# TYPE clavis_build_info gauge");
+        let _ = writeln!(out, "clavis_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        if let Some(rss) = resident_memory_bytes() {
+            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge");
+            let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+        }
+        if let Some(s) = self.started_at {
+            let _ = writeln!(out, "# HELP clavis_uptime_seconds Seconds since start.\n# TYPE clavis_uptime_seconds gauge");
+            let _ = writeln!(out, "clavis_uptime_seconds {:.3}", s.elapsed().as_secs_f64());
+        }
+        let Ok(m) = self.inner.lock() else { return out };
+        let _ = writeln!(out, "# HELP http_requests_total HTTP requests handled.\n# TYPE http_requests_total counter");
+        for ((method, route, status), n) in &m.requests {
+            let _ = writeln!(
+                out,
+                "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(route)
+            );
+        }
+        let _ = writeln!(out, "# HELP http_request_duration_seconds HTTP request latency.\n# TYPE http_request_duration_seconds histogram");
+        for (route, h) in &m.latency {
+            let r = escape(route);
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}", h.counts[i]);
+            }
+            let _ = writeln!(out, "http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "http_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
+            let _ = writeln!(out, "http_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
+        }
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Resident set size from /proc (Linux); `None` elsewhere.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

@@ -1,0 +1,25 @@
+//! Per-tenant public documents under the issuer `{public_url}/t/{tenant}`.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::{ApiContext, ApiError};
+
+pub(crate) fn routes() -> Router<ApiContext> {
+    Router::new().route("/t/{tenant}/.well-known/jwks.json", get(jwks))
+}
+
+/// The tenant's JWKS: the next key (published before it signs), the active key, and
+/// retired keys until tokens they signed have expired.
+async fn jwks(State(ctx): State<ApiContext>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
+    let tenant = ctx.core.tenant_by_slug(&tenant).await?;
+    let set = ctx.core.jwks(&tenant).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(set),
+    )
+        .into_response())
+}

@@ -1,0 +1,297 @@
+//! The serde model of a configuration file. Every struct refuses unknown fields; every
+//! field except a resource's key is optional, because only fields present in the file are
+//! managed. Values that have a domain type (slugs, emails, enums, client ids) are parsed
+//! into it while reading, so a malformed one is reported at its line.
+
+use clavis_types::{
+    AppType, ClientId, ConnectionStrategy, Email, OrganizationUsage, SigningAlg, Slug,
+};
+use serde::{Deserialize, Serialize};
+
+use super::source::Source;
+use crate::model::{JsonMap, OrgMetadata};
+
+/// A whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    #[serde(default)]
+    pub tenants: Vec<TenantDoc>,
+    /// Where each node came from in the YAML source (empty for documents built in code);
+    /// not part of the document's value: two documents differing only here are equal.
+    #[serde(skip)]
+    pub(crate) source: Source,
+}
+
+impl Document {
+    pub fn new(tenants: Vec<TenantDoc>) -> Self {
+        Self {
+            tenants,
+            source: Source::default(),
+        }
+    }
+}
+
+/// A string that must not be printed by accident: an initial password, a password hash
+/// or an issued client secret. `Debug` is redacted and the memory is zeroed on drop.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself, for the one place that must use or show it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(**redacted**)")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDoc {
+    pub slug: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Algorithm of the tenant's newly generated signing keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<SigningAlg>,
+    /// Longest lifetime, in seconds, of any token the tenant signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_token_lifetime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<ConnectionDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apis: Vec<ApiDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applications: Vec<ApplicationDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<OrganizationDoc>,
+}
+
+impl TenantDoc {
+    /// A tenant entry with only its key.
+    pub fn new(slug: Slug) -> Self {
+        Self {
+            slug,
+            display_name: None,
+            signing_alg: None,
+            max_token_lifetime: None,
+            connections: Vec::new(),
+            apis: Vec::new(),
+            roles: Vec::new(),
+            applications: Vec::new(),
+            users: Vec::new(),
+            organizations: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionDoc {
+    pub name: String,
+    /// Defaults to `database` on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<ConnectionStrategy>,
+    /// Strategy-specific options, replaced as a whole when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<JsonMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiDoc {
+    /// The audience of the Api's access tokens; the key.
+    pub identifier: String,
+    /// Defaults to the identifier on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Defaults to the tenant's `signing_alg` on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<SigningAlg>,
+    /// Seconds; defaults to [`DEFAULT_API_TOKEN_LIFETIME`](super::DEFAULT_API_TOKEN_LIFETIME).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_in_token: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_offline_access: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_consent: Option<bool>,
+    /// Added (or their description updated); permissions not listed are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<PermissionDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionDoc {
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDoc {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Names of the roles this role inherits; the complete list when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherits: Option<Vec<String>>,
+    /// The role's complete list of permissions when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<RolePermissionDoc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolePermissionDoc {
+    /// The Api's identifier.
+    pub api: String,
+    pub permission: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationDoc {
+    pub name: String,
+    /// When given, the key (instead of `name`) and the id of a created application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    #[serde(rename = "type")]
+    pub app_type: AppType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callbacks: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logout_urls: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_origins: Option<Vec<String>>,
+    /// Defaults by type: `authorization_code` + `refresh_token`, or `client_credentials`
+    /// for `m2m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// Defaults to `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_usage: Option<OrganizationUsage>,
+    /// Seconds; defaults to [`DEFAULT_ID_TOKEN_LIFETIME`](super::DEFAULT_ID_TOKEN_LIFETIME).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_lifetime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshTokenDoc>,
+    /// Defaults to `none` for `spa`/`native`, `client_secret_basic` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshTokenDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_lifetime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absolute_lifetime: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDoc {
+    pub email: Email,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Initial password, hashed (argon2id) when the user is created; never exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// Initial password as an argon2 PHC or bcrypt hash (imports); never exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<JsonMap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<JsonMap>,
+    /// Tenant-wide role assignments, added to the user's existing ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationDoc {
+    pub slug: Slug,
+    /// Defaults to the slug on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Replaced as a whole when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<OrgMetadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_limit: Option<i64>,
+    /// Added to the organization's existing members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberDoc {
+    pub email: Email,
+    /// Roles inside this organization, added to the member's existing ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamDoc {
+    pub slug: Slug,
+    /// Defaults to the slug on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Emails of organization members, added to the team's existing members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Email>,
+    /// Added to the team's existing roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}

@@ -1,0 +1,233 @@
+//! Configuration: defaults, then `clavis.toml` (or `--config FILE`), then `CLAVIS_*`
+//! environment variables. A wrong value is reported naming the key and what is expected.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Everything `clavis serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite file and the generated master key.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://{data_dir}/clavis.db`.
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL clients use to reach Clavis; default: `http://{listen}`.
+    pub public_url: Option<String>,
+    /// The master key itself (base64 of 32 bytes), usually from `CLAVIS_MASTER_KEY`.
+    pub master_key: Option<String>,
+    /// File holding the master key; default: `{data_dir}/master.key`, created on first start.
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `clavis=debug,sqlx=warn`.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("clavis-data"),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Json,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "listen",
+    "public_url",
+    "master_key",
+    "master_key_file",
+    "log_format",
+    "log_level",
+];
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Load from defaults, an optional TOML file (default `clavis.toml` if present) and the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Parse(format!(
+                        "configuration file {} does not exist",
+                        path.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            None => fig = fig.merge(Toml::file("clavis.toml")),
+        }
+        fig = fig.merge(Env::prefixed("CLAVIS_").only(KEYS));
+        let cfg: Config = fig.extract().map_err(|e| ConfigError::Parse(describe(&e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(u) = &self.public_url {
+            let parsed = url::Url::parse(u).map_err(|e| ConfigError::Invalid {
+                key: "public_url",
+                reason: format!("expected an absolute http(s) URL such as https://id.example.com ({e})"),
+            })?;
+            let ok = matches!(parsed.scheme(), "http" | "https")
+                && parsed.query().is_none()
+                && parsed.fragment().is_none()
+                && parsed.host().is_some();
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "public_url",
+                    reason: "expected an http(s) URL with a host and no query or fragment".to_owned(),
+                });
+            }
+        }
+        if let Some(db) = &self.database_url {
+            let ok = db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://");
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "database_url",
+                    reason: "expected sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
+                });
+            }
+        }
+        if self.log_level.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "log_level",
+                reason: "expected a filter such as `info`".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("clavis.db").display())
+        })
+    }
+
+    /// The master-key file path.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The public URL, defaulting to the address actually bound.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+/// Each of figment's errors as "key `listen`: <what is wrong> (from <source>)".
+fn describe(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|err| {
+            let origin = err
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    let key = err.path.join(".");
+                    match &m.source {
+                        Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
+                        _ if m.name.contains("environment") => {
+                            format!(" (from the CLAVIS_{} environment variable)", key.to_uppercase())
+                        }
+                        _ => format!(" (from {})", m.name),
+                    }
+                })
+                .unwrap_or_default();
+            if err.path.is_empty() {
+                format!("{}{origin}", err.kind)
+            } else {
+                format!("key `{}`: {}{origin}", err.path.join("."), err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        figment::Jail::expect_with(|_jail| {
+            let c = Config::load(None).expect("defaults");
+            assert_eq!(c.listen.port(), 8080);
+            assert_eq!(c.database_url(), "sqlite://clavis-data/clavis.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_file_and_errors_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("clavis.toml", "listen = \"127.0.0.1:9000\"\nlog_format = \"pretty\"")?;
+            let c = Config::load(None).expect("file");
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.log_format, LogFormat::Pretty);
+            jail.set_env("CLAVIS_LISTEN", "127.0.0.1:9100");
+            assert_eq!(Config::load(None).expect("env").listen.port(), 9100);
+            jail.set_env("CLAVIS_LISTEN", "not-an-address");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("listen") && e.contains("CLAVIS_LISTEN"), "{e}");
+            jail.set_env("CLAVIS_LISTEN", "127.0.0.1:9100");
+            jail.set_env("CLAVIS_LOG_FORMAT", "xml");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("log_format") && e.contains("json"), "{e}");
+            jail.set_env("CLAVIS_LOG_FORMAT", "json");
+            jail.set_env("CLAVIS_PUBLIC_URL", "ftp://x");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("public_url"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("clavis.toml", "lisen = \"127.0.0.1:9000\"")?;
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("lisen"), "{e}");
+            Ok(())
+        });
+    }
+}

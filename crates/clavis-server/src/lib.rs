@@ -1,0 +1,164 @@
+//! The composition root: reads configuration, opens and migrates the store, loads the
+//! master key, builds [`clavis_core::Core`] and the HTTP router, and runs the server with
+//! graceful shutdown. `Server::build` binds the listener (port 0 in tests).
+//!
+//! Must not: hold business rules, or talk SQL other than through the store crate.
+
+mod config;
+mod master_key;
+mod telemetry;
+
+pub use config::{Config, ConfigError, LogFormat};
+pub use telemetry::init_tracing;
+
+use clavis_api::{ApiContext, Metrics};
+use clavis_core::Core;
+use clavis_core::ports::SchemaStatus;
+use clavis_crypto::SystemRng;
+use clavis_store::AnyStore;
+use clavis_types::{Clock, SystemClock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] clavis_core::StoreError),
+    #[error("{0}")]
+    Core(#[from] clavis_core::CoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Open the database named in the configuration, migrate it, and build `Core`.
+pub async fn open_core(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::Io {
+        what: format!("cannot create data directory {}", cfg.data_dir.display()),
+        source,
+    })?;
+    let rng = Arc::new(SystemRng::new());
+    let master = master_key::load_or_create(cfg, &*rng)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = AnyStore::connect(&cfg.database_url()).await?;
+    let status = store.migrate(clock.now()).await?;
+    let core = Core::new(store.clone().into_store(), clock, rng, master);
+    Ok((core, store, status))
+}
+
+/// A built server, listening but not yet serving.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    core: Core,
+    local_addr: SocketAddr,
+    public_url: String,
+    bootstrap_token: Option<String>,
+}
+
+impl Server {
+    /// Everything `clavis serve` does before it accepts requests: data directory, master
+    /// key, database and migrations, the `default` tenant, the bootstrap token.
+    pub async fn build(cfg: Config) -> Result<Self, ServerError> {
+        let started = Instant::now();
+        let (core, _store, status) = open_core(&cfg).await?;
+        if core.ensure_default_tenant().await? {
+            tracing::info!("created the default tenant");
+        }
+        core.check_master_key().await?;
+        let bootstrap_token = core.issue_bootstrap_token().await?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| ServerError::Io {
+                what: format!("cannot listen on {}", cfg.listen),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Io {
+            what: "cannot read the listening address".to_owned(),
+            source,
+        })?;
+        let public_url = cfg.public_url_for(local_addr);
+        let ctx = ApiContext {
+            core: core.clone(),
+            public_url: public_url.clone(),
+            metrics: Arc::new(Metrics::new(started)),
+        };
+        tracing::info!(
+            %local_addr,
+            %public_url,
+            database = core.store.backend(),
+            schema_version = status.applied,
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "Clavis is ready"
+        );
+        Ok(Self {
+            listener,
+            router: clavis_api::router(ctx),
+            core,
+            local_addr,
+            public_url,
+            bootstrap_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+    /// The first-administrator link, when no administrator exists yet.
+    pub fn bootstrap_link(&self) -> Option<String> {
+        self.bootstrap_token
+            .as_ref()
+            .map(|t| format!("{}/bootstrap?token={t}", self.public_url))
+    }
+    pub fn bootstrap_token(&self) -> Option<&str> {
+        self.bootstrap_token.as_deref()
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight requests and close the store.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let store = self.core.store.clone();
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        store.close().await;
+        served.map_err(|source| ServerError::Io {
+            what: "server failed".to_owned(),
+            source,
+        })
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,16 @@
+//! Every query and row mapping, written once in portable SQL for both backends.
+
+mod access;
+mod directory;
+mod keys;
+mod roles;
+mod users;
+
+use clavis_core::model::Page;
+
+use crate::sql::Value;
+
+/// LIMIT/OFFSET arguments of a page.
+pub(crate) fn page_args(p: Page) -> (Value, Value) {
+    (Value::from(p.limit()), Value::from(p.offset()))
+}

@@ -1,0 +1,231 @@
+//! Roles, their permissions and inheritance, and role assignments.
+
+use async_trait::async_trait;
+use clavis_core::model::{Page, Role, RolePermission};
+use clavis_core::ports::{RoleRepo, StoreResult};
+use clavis_types::{ApiId, OrgId, RoleId, TeamId, TenantId, Timestamp, UserId};
+
+use super::page_args;
+use crate::SqlTx;
+use crate::sql::{Row, q};
+
+fn role(r: &Row) -> StoreResult<Role> {
+    Ok(Role {
+        tenant_id: r.parse("tenant_id", TenantId::parse)?,
+        id: r.parse("id", RoleId::parse)?,
+        name: r.text("name")?,
+        description: r.text("description")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+fn role_ids(rows: &[Row]) -> StoreResult<Vec<RoleId>> {
+    rows.iter().map(|r| r.parse("role_id", RoleId::parse)).collect()
+}
+
+#[async_trait]
+impl RoleRepo for SqlTx {
+    async fn role_insert(&mut self, r: &Role) -> StoreResult<()> {
+        self.conn
+            .exec(q!(
+                "INSERT INTO roles (tenant_id, id, name, description, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &r.tenant_id, &r.id, &r.name, &r.description, r.created_at, r.updated_at
+            ))
+            .await
+            .map(drop)
+    }
+    async fn role_get(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<Option<Role>> {
+        self.conn
+            .fetch_opt(q!("SELECT * FROM roles WHERE tenant_id = $1 AND id = $2", t, id))
+            .await?
+            .map(|r| role(&r))
+            .transpose()
+    }
+    async fn role_get_by_name(&mut self, t: &TenantId, name: &str) -> StoreResult<Option<Role>> {
+        self.conn
+            .fetch_opt(q!("SELECT * FROM roles WHERE tenant_id = $1 AND name = $2", t, name))
+            .await?
+            .map(|r| role(&r))
+            .transpose()
+    }
+    async fn role_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Role>> {
+        let (l, o) = page_args(page);
+        self.conn
+            .fetch(q!(
+                "SELECT * FROM roles WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                t, l, o
+            ))
+            .await?
+            .iter()
+            .map(role)
+            .collect()
+    }
+    async fn role_update(&mut self, r: &Role) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "UPDATE roles SET name = $3, description = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2",
+                &r.tenant_id, &r.id, &r.name, &r.description, r.updated_at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn role_delete(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!("DELETE FROM roles WHERE tenant_id = $1 AND id = $2", t, id))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn role_permissions_set(&mut self, t: &TenantId, role: &RoleId, perms: &[RolePermission]) -> StoreResult<()> {
+        self.conn
+            .exec(q!("DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2", t, role))
+            .await?;
+        for p in perms {
+            self.conn
+                .exec(q!(
+                    "INSERT INTO role_permissions (tenant_id, role_id, api_id, permission) VALUES ($1, $2, $3, $4)",
+                    t, role, &p.api_id, &p.permission
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+    async fn role_permissions(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RolePermission>> {
+        self.conn
+            .fetch(q!(
+                "SELECT api_id, permission FROM role_permissions WHERE tenant_id = $1 AND role_id = $2
+                 ORDER BY api_id, permission",
+                t, role
+            ))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RolePermission {
+                    api_id: r.parse("api_id", ApiId::parse)?,
+                    permission: r.text("permission")?,
+                })
+            })
+            .collect()
+    }
+    async fn role_inherits_set(&mut self, t: &TenantId, role: &RoleId, parents: &[RoleId]) -> StoreResult<()> {
+        self.conn
+            .exec(q!("DELETE FROM role_inherits WHERE tenant_id = $1 AND role_id = $2", t, role))
+            .await?;
+        for p in parents {
+            self.conn
+                .exec(q!(
+                    "INSERT INTO role_inherits (tenant_id, role_id, parent_id) VALUES ($1, $2, $3)",
+                    t, role, p
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+    async fn role_inherits(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RoleId>> {
+        self.conn
+            .fetch(q!(
+                "SELECT parent_id FROM role_inherits WHERE tenant_id = $1 AND role_id = $2 ORDER BY parent_id",
+                t, role
+            ))
+            .await?
+            .iter()
+            .map(|r| r.parse("parent_id", RoleId::parse))
+            .collect()
+    }
+    async fn user_role_add(&mut self, t: &TenantId, u: &UserId, role: &RoleId, at: Timestamp) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "INSERT INTO user_roles (tenant_id, user_id, role_id, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                t, u, role, at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn user_role_remove(&mut self, t: &TenantId, u: &UserId, role: &RoleId) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2 AND role_id = $3",
+                t, u, role
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn user_roles(&mut self, t: &TenantId, u: &UserId) -> StoreResult<Vec<RoleId>> {
+        let rows = self
+            .conn
+            .fetch(q!(
+                "SELECT role_id FROM user_roles WHERE tenant_id = $1 AND user_id = $2 ORDER BY role_id",
+                t, u
+            ))
+            .await?;
+        role_ids(&rows)
+    }
+    async fn member_role_add(&mut self, t: &TenantId, org: &OrgId, u: &UserId, role: &RoleId, at: Timestamp) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "INSERT INTO member_roles (tenant_id, org_id, user_id, role_id, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING",
+                t, org, u, role, at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn member_role_remove(&mut self, t: &TenantId, org: &OrgId, u: &UserId, role: &RoleId) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "DELETE FROM member_roles WHERE tenant_id = $1 AND org_id = $2 AND user_id = $3 AND role_id = $4",
+                t, org, u, role
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn member_roles(&mut self, t: &TenantId, org: &OrgId, u: &UserId) -> StoreResult<Vec<RoleId>> {
+        let rows = self
+            .conn
+            .fetch(q!(
+                "SELECT role_id FROM member_roles WHERE tenant_id = $1 AND org_id = $2 AND user_id = $3 ORDER BY role_id",
+                t, org, u
+            ))
+            .await?;
+        role_ids(&rows)
+    }
+    async fn team_role_add(&mut self, t: &TenantId, team: &TeamId, role: &RoleId, at: Timestamp) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "INSERT INTO team_roles (tenant_id, team_id, role_id, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                t, team, role, at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn team_role_remove(&mut self, t: &TenantId, team: &TeamId, role: &RoleId) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "DELETE FROM team_roles WHERE tenant_id = $1 AND team_id = $2 AND role_id = $3",
+                t, team, role
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn team_roles(&mut self, t: &TenantId, team: &TeamId) -> StoreResult<Vec<RoleId>> {
+        let rows = self
+            .conn
+            .fetch(q!(
+                "SELECT role_id FROM team_roles WHERE tenant_id = $1 AND team_id = $2 ORDER BY role_id",
+                t, team
+            ))
+            .await?;
+        role_ids(&rows)
+    }
+}

@@ -1,0 +1,174 @@
+//! SQLite backend: one file in WAL mode, one writer connection (writes serialise with
+//! `BEGIN IMMEDIATE`, so they never fail with SQLITE_BUSY mid-transaction) and a small
+//! pool of readers.
+
+use clavis_core::ports::{SchemaStatus, Store, StoreResult, Tx};
+use clavis_core::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Column, Row as _, TypeInfo, ValueRef};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::migrate::{self, Dialect};
+use crate::sql::{Conn, Q, Row, Value, map_err};
+use crate::SqlTx;
+
+/// A Clavis store on a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`).
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-8000");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await
+            .map_err(map_err)?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(map_err)?;
+        Ok(Self { writer, readers })
+    }
+
+    /// Apply pending migrations (refusing a database from a newer Clavis).
+    pub async fn migrate(&self, now: clavis_types::Timestamp) -> StoreResult<SchemaStatus> {
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        migrate::run(Conn::sqlite(tx), Dialect::Sqlite, now).await
+    }
+
+    /// `PRAGMA integrity_check` and `foreign_key_check`: `Ok(())` when both are clean.
+    pub async fn integrity_check(&self) -> StoreResult<()> {
+        let mut conn = Conn::sqlite(self.writer.begin().await.map_err(map_err)?);
+        let rows = conn.fetch(crate::sql::q!("PRAGMA integrity_check")).await?;
+        let verdict: Vec<String> = rows.iter().filter_map(|r| r.text("integrity_check").ok()).collect();
+        if verdict != ["ok"] {
+            return Err(StoreError::Corrupt(format!("integrity_check: {}", verdict.join("; "))));
+        }
+        let fk = conn.fetch(crate::sql::q!("PRAGMA foreign_key_check")).await?;
+        if !fk.is_empty() {
+            return Err(StoreError::Corrupt(format!("{} foreign key violations", fk.len())));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        Ok(Box::new(SqlTx::new(Conn::sqlite(tx))))
+    }
+    async fn read(&self) -> StoreResult<Box<dyn Tx>> {
+        let tx = self.readers.begin().await.map_err(map_err)?;
+        Ok(Box::new(SqlTx::new(Conn::sqlite(tx))))
+    }
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        let tx = self.readers.begin().await.map_err(map_err)?;
+        migrate::status(Conn::sqlite(tx)).await
+    }
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    async fn close(&self) {
+        if let Ok(mut c) = self.writer.acquire().await {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *c).await;
+        }
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    args: Vec<Value>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for a in args {
+        query = match a {
+            Value::Null(_) => query.bind(None::<i64>),
+            Value::Int(i) => query.bind(i),
+            Value::Bool(b) => query.bind(b),
+            Value::Text(s) => query.bind(s),
+            Value::Bytes(b) => query.bind(b),
+        };
+    }
+    query
+}
+
+pub(crate) async fn fetch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    q: Q,
+) -> StoreResult<Vec<Row>> {
+    let rows = bind(sqlx::query(q.sql), q.args)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let names: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    rows.iter()
+        .map(|r| {
+            let mut vals = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
+                vals.push(decode(r, i)?);
+            }
+            Ok(Row::new(names.clone(), vals))
+        })
+        .collect()
+}
+
+fn decode(r: &sqlx::sqlite::SqliteRow, i: usize) -> StoreResult<Value> {
+    let raw = r.try_get_raw(i).map_err(map_err)?;
+    if raw.is_null() {
+        return Ok(Value::Null(crate::sql::Kind::Text));
+    }
+    let kind = raw.type_info().name().to_owned();
+    match kind.as_str() {
+        "INTEGER" | "BOOLEAN" | "NUMERIC" => r.try_get::<i64, _>(i).map(Value::Int),
+        "TEXT" => r.try_get::<String, _>(i).map(Value::Text),
+        "BLOB" => r.try_get::<Vec<u8>, _>(i).map(Value::Bytes),
+        other => return Err(StoreError::Corrupt(format!("unexpected SQLite type {other}"))),
+    }
+    .map_err(map_err)
+}
+
+pub(crate) async fn exec(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    q: Q,
+) -> StoreResult<u64> {
+    bind(sqlx::query(q.sql), q.args)
+        .execute(&mut **tx)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(map_err)
+}
+
+/// Run a migration script (several statements) on the connection.
+pub(crate) async fn exec_script(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    script: &'static str,
+) -> StoreResult<()> {
+    sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()).map_err(map_err)
+}

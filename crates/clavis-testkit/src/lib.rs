@@ -1,0 +1,201 @@
+//! Test kit: [`TestServer::start`] runs a real Clavis server in-process on `127.0.0.1:0`
+//! with its own fresh database (a SQLite file or a new PostgreSQL database, dropped
+//! afterwards) and hands back a typed [`Client`], so end-to-end tests stay short and
+//! independent of each other.
+
+#![allow(clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
+
+use clavis_core::Core;
+use clavis_crypto::JwkSet;
+use clavis_server::{Config, LogFormat, Server};
+pub use clavis_store::testing::{Backend, TestDb};
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server and everything needed to talk to it.
+pub struct TestServer {
+    pub base_url: String,
+    pub client: Client,
+    pub core: Core,
+    pub db: TestDb,
+    bootstrap_token: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Start a server on a fresh database of the given backend.
+    pub async fn start(backend: Backend) -> Self {
+        let db = TestDb::new(backend).await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let cfg = Config {
+            data_dir: PathBuf::from(data_dir.path()),
+            database_url: Some(db.url.clone()),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            public_url: None,
+            master_key: Some(db.master_key_b64.clone()),
+            master_key_file: None,
+            log_format: LogFormat::Json,
+            log_level: "warn".to_owned(),
+        };
+        let server = Server::build(cfg).await.expect("server builds");
+        let base_url = server.public_url().to_owned();
+        let core = server.core().clone();
+        let bootstrap_token = server.bootstrap_token().map(str::to_owned);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            client: Client::new(&base_url),
+            base_url,
+            core,
+            db,
+            bootstrap_token,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        Self::start(Backend::Sqlite).await
+    }
+    pub async fn postgres() -> Self {
+        Self::start(Backend::Postgres).await
+    }
+
+    /// The one-time first-administrator token printed at start.
+    pub fn bootstrap_token(&self) -> Option<&str> {
+        self.bootstrap_token.as_deref()
+    }
+
+    /// Stop gracefully and wait for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A typed client for the server's HTTP surface.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+/// A response reduced to what tests assert on.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn reply(resp: reqwest::Response) -> Reply {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.expect("body");
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::reply(self.http.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.http.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::reply(req.send().await.expect("GET")).await
+    }
+
+    /// POST an `application/x-www-form-urlencoded` body, with extra headers.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::reply(req.send().await.expect("POST")).await
+    }
+
+    pub async fn health(&self) -> Reply {
+        self.get("/health").await
+    }
+    pub async fn ready(&self) -> Reply {
+        self.get("/ready").await
+    }
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.body
+    }
+    pub async fn jwks(&self, tenant: &str) -> JwkSet {
+        let r = self.get(&format!("/t/{tenant}/.well-known/jwks.json")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        serde_json::from_str(&r.body).expect("JWKS")
+    }
+}
+
+/// Percent-encode for form bodies and query strings.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
