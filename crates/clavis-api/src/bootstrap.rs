@@ -1,10 +1,10 @@
 //! The one-time page on which the first administrator creates their account.
 
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use clavis_core::CoreError;
 use clavis_core::service::BootstrapAdmin;
 use clavis_types::Email;
@@ -39,7 +39,13 @@ fn invalid_link() -> Response {
     )
 }
 
-fn form(ctx: &ApiContext, token: &str, email: &str, error: Option<&str>, status: StatusCode) -> Response {
+fn form(
+    ctx: &ApiContext,
+    token: &str,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let (csrf, cookie) = csrf::issue(&*ctx.core.rng, ctx.secure_cookies(), "/bootstrap");
     let err = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
@@ -77,7 +83,11 @@ async fn show(State(ctx): State<ApiContext>, Query(q): Query<TokenQuery>) -> Res
     }
 }
 
-async fn submit(State(ctx): State<ApiContext>, headers: HeaderMap, Form(f): Form<BootstrapForm>) -> Response {
+async fn submit(
+    State(ctx): State<ApiContext>,
+    headers: HeaderMap,
+    Form(f): Form<BootstrapForm>,
+) -> Response {
     if !csrf::verify(&headers, &f.csrf) {
         return page(
             StatusCode::FORBIDDEN,
@@ -87,7 +97,15 @@ async fn submit(State(ctx): State<ApiContext>, headers: HeaderMap, Form(f): Form
     }
     let email = match Email::parse(&f.email) {
         Ok(e) => e,
-        Err(e) => return form(&ctx, &f.token, &f.email, Some(&e.to_string()), StatusCode::BAD_REQUEST),
+        Err(e) => {
+            return form(
+                &ctx,
+                &f.token,
+                &f.email,
+                Some(&e.to_string()),
+                StatusCode::BAD_REQUEST,
+            );
+        }
     };
     let admin = BootstrapAdmin {
         email,
@@ -111,9 +129,13 @@ async fn submit(State(ctx): State<ApiContext>, headers: HeaderMap, Form(f): Form
             tracing::warn!(%reason, "bootstrap token refused");
             invalid_link()
         }
-        Err(CoreError::Invalid { reason, .. }) => {
-            form(&ctx, &f.token, &f.email, Some(&reason), StatusCode::BAD_REQUEST)
-        }
+        Err(CoreError::Invalid { reason, .. }) => form(
+            &ctx,
+            &f.token,
+            &f.email,
+            Some(&reason),
+            StatusCode::BAD_REQUEST,
+        ),
         Err(e) => crate::ApiError::from(e).into_response(),
     }
 }

@@ -54,18 +54,38 @@ impl Metrics {
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP clavis_build_info Clavis version.\n# TYPE clavis_build_info gauge");
-        let _ = writeln!(out, "clavis_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            out,
+            "# HELP clavis_build_info Clavis version.\n# TYPE clavis_build_info gauge"
+        );
+        let _ = writeln!(
+            out,
+            "clavis_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         if let Some(rss) = resident_memory_bytes() {
-            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge");
+            let _ = writeln!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge"
+            );
             let _ = writeln!(out, "process_resident_memory_bytes {rss}");
         }
         if let Some(s) = self.started_at {
-            let _ = writeln!(out, "# HELP clavis_uptime_seconds Seconds since start.\n# TYPE clavis_uptime_seconds gauge");
-            let _ = writeln!(out, "clavis_uptime_seconds {:.3}", s.elapsed().as_secs_f64());
+            let _ = writeln!(
+                out,
+                "# HELP clavis_uptime_seconds Seconds since start.\n# TYPE clavis_uptime_seconds gauge"
+            );
+            let _ = writeln!(
+                out,
+                "clavis_uptime_seconds {:.3}",
+                s.elapsed().as_secs_f64()
+            );
         }
         let Ok(m) = self.inner.lock() else { return out };
-        let _ = writeln!(out, "# HELP http_requests_total HTTP requests handled.\n# TYPE http_requests_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP http_requests_total HTTP requests handled.\n# TYPE http_requests_total counter"
+        );
         for ((method, route, status), n) in &m.requests {
             let _ = writeln!(
                 out,
@@ -73,22 +93,43 @@ impl Metrics {
                 escape(route)
             );
         }
-        let _ = writeln!(out, "# HELP http_request_duration_seconds HTTP request latency.\n# TYPE http_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP http_request_duration_seconds HTTP request latency.\n# TYPE http_request_duration_seconds histogram"
+        );
         for (route, h) in &m.latency {
             let r = escape(route);
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "http_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
-            let _ = writeln!(out, "http_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                h.count
+            );
         }
         out
     }
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Resident set size from /proc (Linux); `None` elsewhere.

@@ -51,7 +51,10 @@ async fn ready(State(ctx): State<ApiContext>) -> Response {
 
 async fn metrics(State(ctx): State<ApiContext>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         ctx.metrics.render(),
     )
         .into_response()

@@ -14,12 +14,11 @@ pub(crate) fn routes() -> Router<ApiContext> {
 
 /// The tenant's JWKS: the next key (published before it signs), the active key, and
 /// retired keys until tokens they signed have expired.
-async fn jwks(State(ctx): State<ApiContext>, Path(tenant): Path<String>) -> Result<Response, ApiError> {
+async fn jwks(
+    State(ctx): State<ApiContext>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
     let tenant = ctx.core.tenant_by_slug(&tenant).await?;
     let set = ctx.core.jwks(&tenant).await?;
-    Ok((
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(set),
-    )
-        .into_response())
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(set)).into_response())
 }

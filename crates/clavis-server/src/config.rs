@@ -89,7 +89,9 @@ impl Config {
             None => fig = fig.merge(Toml::file("clavis.toml")),
         }
         fig = fig.merge(Env::prefixed("CLAVIS_").only(KEYS));
-        let cfg: Config = fig.extract().map_err(|e| ConfigError::Parse(describe(&e)))?;
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe(&e)))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -98,7 +100,9 @@ impl Config {
         if let Some(u) = &self.public_url {
             let parsed = url::Url::parse(u).map_err(|e| ConfigError::Invalid {
                 key: "public_url",
-                reason: format!("expected an absolute http(s) URL such as https://id.example.com ({e})"),
+                reason: format!(
+                    "expected an absolute http(s) URL such as https://id.example.com ({e})"
+                ),
             })?;
             let ok = matches!(parsed.scheme(), "http" | "https")
                 && parsed.query().is_none()
@@ -107,12 +111,15 @@ impl Config {
             if !ok {
                 return Err(ConfigError::Invalid {
                     key: "public_url",
-                    reason: "expected an http(s) URL with a host and no query or fragment".to_owned(),
+                    reason: "expected an http(s) URL with a host and no query or fragment"
+                        .to_owned(),
                 });
             }
         }
         if let Some(db) = &self.database_url {
-            let ok = db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://");
+            let ok = db.starts_with("sqlite:")
+                || db.starts_with("postgres://")
+                || db.starts_with("postgresql://");
             if !ok {
                 return Err(ConfigError::Invalid {
                     key: "database_url",
@@ -131,9 +138,9 @@ impl Config {
 
     /// The database URL, defaulting to the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("clavis.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("clavis.db").display()))
     }
 
     /// The master-key file path.
@@ -166,7 +173,10 @@ fn describe(e: &figment::Error) -> String {
                     match &m.source {
                         Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
                         _ if m.name.contains("environment") => {
-                            format!(" (from the CLAVIS_{} environment variable)", key.to_uppercase())
+                            format!(
+                                " (from the CLAVIS_{} environment variable)",
+                                key.to_uppercase()
+                            )
                         }
                         _ => format!(" (from {})", m.name),
                     }
@@ -183,7 +193,7 @@ fn describe(e: &figment::Error) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)] // figment::Jail's signature
 mod tests {
     use super::*;
 
@@ -200,7 +210,10 @@ mod tests {
     #[test]
     fn env_overrides_file_and_errors_name_the_key() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("clavis.toml", "listen = \"127.0.0.1:9000\"\nlog_format = \"pretty\"")?;
+            jail.create_file(
+                "clavis.toml",
+                "listen = \"127.0.0.1:9000\"\nlog_format = \"pretty\"",
+            )?;
             let c = Config::load(None).expect("file");
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.log_format, LogFormat::Pretty);

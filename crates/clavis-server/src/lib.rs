@@ -127,7 +127,10 @@ impl Server {
     }
 
     /// Serve until `shutdown` resolves, then finish in-flight requests and close the store.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let store = self.core.store.clone();
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(k1.to_base64(), k2.to_base64());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = load_or_create(&cfg, &rng).err().unwrap().to_string();
-        assert!(e.contains("master_key_file") && e.contains("chmod 600"), "{e}");
+        assert!(
+            e.contains("master_key_file") && e.contains("chmod 600"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -117,7 +120,10 @@ mod tests {
             master_key: Some("too-short".into()),
             ..Config::default()
         };
-        let e = load_or_create(&cfg, &clavis_crypto::SystemRng::new()).err().unwrap().to_string();
+        let e = load_or_create(&cfg, &clavis_crypto::SystemRng::new())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("master_key") && e.contains("32 bytes"), "{e}");
     }
 }

@@ -49,7 +49,11 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS clavis_migrations (
     applied_at BIGINT NOT NULL
 )";
 
-pub(crate) async fn run(mut conn: Conn, dialect: Dialect, now: Timestamp) -> StoreResult<SchemaStatus> {
+pub(crate) async fn run(
+    mut conn: Conn,
+    dialect: Dialect,
+    now: Timestamp,
+) -> StoreResult<SchemaStatus> {
     let set = match dialect {
         Dialect::Sqlite => SQLITE,
         Dialect::Postgres => POSTGRES,
@@ -57,7 +61,9 @@ pub(crate) async fn run(mut conn: Conn, dialect: Dialect, now: Timestamp) -> Sto
     let latest = latest();
     conn.exec(q!(CREATE_TABLE)).await?;
     let applied = conn
-        .fetch(q!("SELECT version, name, checksum FROM clavis_migrations ORDER BY version"))
+        .fetch(q!(
+            "SELECT version, name, checksum FROM clavis_migrations ORDER BY version"
+        ))
         .await?;
     let mut max_applied = 0;
     for row in &applied {
@@ -99,7 +105,9 @@ pub(crate) async fn run(mut conn: Conn, dialect: Dialect, now: Timestamp) -> Sto
 
 pub(crate) async fn status(mut conn: Conn) -> StoreResult<SchemaStatus> {
     let row = conn
-        .fetch_opt(q!("SELECT COALESCE(MAX(version), 0) AS v FROM clavis_migrations"))
+        .fetch_opt(q!(
+            "SELECT COALESCE(MAX(version), 0) AS v FROM clavis_migrations"
+        ))
         .await?;
     let applied = match row {
         Some(r) => r.int("v")?,

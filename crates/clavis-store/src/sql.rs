@@ -255,10 +255,16 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn sqlite(tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> Self {
-        Self { tx: Tx::Sqlite(tx), failed: false }
+        Self {
+            tx: Tx::Sqlite(tx),
+            failed: false,
+        }
     }
     pub(crate) fn postgres(tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Self {
-        Self { tx: Tx::Postgres(tx), failed: false }
+        Self {
+            tx: Tx::Postgres(tx),
+            failed: false,
+        }
     }
 
     fn check<T>(&mut self, r: StoreResult<T>) -> StoreResult<T> {
@@ -322,9 +328,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => StoreError::Conflict("already exists".to_owned()),
-            ErrorKind::ForeignKeyViolation => {
-                StoreError::Conflict("refers to something that does not exist, or is still referred to".to_owned())
-            }
+            ErrorKind::ForeignKeyViolation => StoreError::Conflict(
+                "refers to something that does not exist, or is still referred to".to_owned(),
+            ),
             ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
                 StoreError::Conflict(format!("rejected by a constraint: {}", db.message()))
             }

@@ -77,10 +77,7 @@ impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         let (url, dir, pg_name) = Self::empty(backend).await;
         let store = AnyStore::connect(&url).await.expect("connect");
-        store
-            .migrate(SystemClock.now())
-            .await
-            .expect("migrate");
+        store.migrate(SystemClock.now()).await.expect("migrate");
         let rng = SystemRng::new();
         Self {
             backend,
@@ -126,7 +123,10 @@ impl Drop for TestDb {
 /// `Drop` inside or outside an async context).
 pub fn drop_pg_database(name: String) {
     let handle = std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
             return;
         };
         rt.block_on(async move {

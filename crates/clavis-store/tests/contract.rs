@@ -6,8 +6,8 @@
 
 mod support;
 
-use clavis_core::model::*;
 use clavis_core::StoreError;
+use clavis_core::model::*;
 use clavis_store::testing::TestDb;
 use clavis_types::*;
 use support::*;
@@ -39,7 +39,10 @@ async fn tenants_round_trip(db: TestDb) {
     let (a, b) = two_tenants(&core).await;
     let mut tx = core.store.read().await.unwrap();
     assert_eq!(tx.tenant_get(&a.id).await.unwrap().as_ref(), Some(&a));
-    assert_eq!(tx.tenant_get_by_slug(&b.slug).await.unwrap().as_ref(), Some(&b));
+    assert_eq!(
+        tx.tenant_get_by_slug(&b.slug).await.unwrap().as_ref(),
+        Some(&b)
+    );
     let all = tx.tenant_list(Page::first()).await.unwrap();
     assert_eq!(all.len(), 2);
     assert!(tx.tenant_wrapped_key(&a.id).await.unwrap().is_some());
@@ -62,7 +65,12 @@ async fn organization_isolation(db: TestDb) {
     tx.org_insert(&org).await.unwrap();
     // read
     assert!(tx.org_get(&b.id, &org.id).await.unwrap().is_none());
-    assert!(tx.org_get_by_slug(&b.id, &org.slug).await.unwrap().is_none());
+    assert!(
+        tx.org_get_by_slug(&b.id, &org.slug)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(tx.org_list(&b.id, Page::first()).await.unwrap().is_empty());
     // change
     let mut forged = org.clone();
@@ -72,7 +80,10 @@ async fn organization_isolation(db: TestDb) {
     assert!(!tx.org_delete(&b.id, &org.id).await.unwrap());
     // A still sees it, unchanged
     assert_eq!(tx.org_get(&a.id, &org.id).await.unwrap(), Some(org.clone()));
-    assert_eq!(tx.org_list(&a.id, Page::first()).await.unwrap(), vec![org.clone()]);
+    assert_eq!(
+        tx.org_list(&a.id, Page::first()).await.unwrap(),
+        vec![org.clone()]
+    );
     let mut renamed = org.clone();
     renamed.display_name = "Acme Inc".into();
     renamed.metadata.feature_flags.insert("sso".into(), true);
@@ -95,21 +106,57 @@ async fn membership_isolation(db: TestDb) {
     tx.user_insert(&user_a).await.unwrap();
     tx.user_insert(&user_b).await.unwrap();
     let now = core.now();
-    assert!(tx.member_add(&a.id, &org_a.id, &user_a.id, now).await.unwrap());
-    assert!(!tx.member_add(&a.id, &org_a.id, &user_a.id, now).await.unwrap(), "idempotent");
+    assert!(
+        tx.member_add(&a.id, &org_a.id, &user_a.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.member_add(&a.id, &org_a.id, &user_a.id, now)
+            .await
+            .unwrap(),
+        "idempotent"
+    );
     // B cannot list, count, or remove A's members, nor see A's user's orgs
-    assert!(tx.member_list(&b.id, &org_a.id, Page::first()).await.unwrap().is_empty());
+    assert!(
+        tx.member_list(&b.id, &org_a.id, Page::first())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(tx.member_count(&b.id, &org_a.id).await.unwrap(), 0);
     assert!(tx.member_orgs(&b.id, &user_a.id).await.unwrap().is_empty());
-    assert!(!tx.member_remove(&b.id, &org_a.id, &user_a.id).await.unwrap());
+    assert!(
+        !tx.member_remove(&b.id, &org_a.id, &user_a.id)
+            .await
+            .unwrap()
+    );
     tx.commit().await.unwrap();
     // cross-tenant references are refused by the schema
-    assert_conflict(begin(&core).await.member_add(&b.id, &org_b.id, &user_a.id, now).await);
-    assert_conflict(begin(&core).await.member_add(&a.id, &org_b.id, &user_a.id, now).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .member_add(&b.id, &org_b.id, &user_a.id, now)
+            .await,
+    );
+    assert_conflict(
+        begin(&core)
+            .await
+            .member_add(&a.id, &org_b.id, &user_a.id, now)
+            .await,
+    );
     let mut tx = begin(&core).await;
-    assert_eq!(tx.member_list(&a.id, &org_a.id, Page::first()).await.unwrap(), vec![user_a.id.clone()]);
+    assert_eq!(
+        tx.member_list(&a.id, &org_a.id, Page::first())
+            .await
+            .unwrap(),
+        vec![user_a.id.clone()]
+    );
     assert_eq!(tx.member_count(&a.id, &org_a.id).await.unwrap(), 1);
-    assert_eq!(tx.member_orgs(&a.id, &user_a.id).await.unwrap(), vec![org_a.id.clone()]);
+    assert_eq!(
+        tx.member_orgs(&a.id, &user_a.id).await.unwrap(),
+        vec![org_a.id.clone()]
+    );
 }
 
 async fn team_isolation(db: TestDb) {
@@ -135,8 +182,18 @@ async fn team_isolation(db: TestDb) {
     };
     tx.team_insert(&team).await.unwrap();
     assert!(tx.team_get(&b.id, &team.id).await.unwrap().is_none());
-    assert!(tx.team_get_by_slug(&b.id, &org_a.id, &team.slug).await.unwrap().is_none());
-    assert!(tx.team_list(&b.id, &org_a.id, Page::first()).await.unwrap().is_empty());
+    assert!(
+        tx.team_get_by_slug(&b.id, &org_a.id, &team.slug)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        tx.team_list(&b.id, &org_a.id, Page::first())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut forged = team.clone();
     forged.tenant_id = b.id.clone();
     assert!(!tx.team_update(&forged).await.unwrap());
@@ -144,17 +201,45 @@ async fn team_isolation(db: TestDb) {
     tx.member_add(&a.id, &org_a2.id, &u.id, now).await.unwrap();
     tx.commit().await.unwrap();
     // a team member must belong to the team's organization
-    assert_conflict(begin(&core).await.team_member_add(&a.id, &team.id, &u.id, now).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .team_member_add(&a.id, &team.id, &u.id, now)
+            .await,
+    );
     let mut tx = begin(&core).await;
     tx.member_add(&a.id, &org_a.id, &u.id, now).await.unwrap();
-    assert!(!tx.team_member_add(&b.id, &team.id, &u.id, now).await.unwrap());
-    assert!(tx.team_member_add(&a.id, &team.id, &u.id, now).await.unwrap());
-    assert!(tx.team_member_list(&b.id, &team.id, Page::first()).await.unwrap().is_empty());
+    assert!(
+        !tx.team_member_add(&b.id, &team.id, &u.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.team_member_add(&a.id, &team.id, &u.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.team_member_list(&b.id, &team.id, Page::first())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!tx.team_member_remove(&b.id, &team.id, &u.id).await.unwrap());
-    assert_eq!(tx.team_member_list(&a.id, &team.id, Page::first()).await.unwrap(), vec![u.id.clone()]);
+    assert_eq!(
+        tx.team_member_list(&a.id, &team.id, Page::first())
+            .await
+            .unwrap(),
+        vec![u.id.clone()]
+    );
     // leaving the organization removes the team membership
     assert!(tx.member_remove(&a.id, &org_a.id, &u.id).await.unwrap());
-    assert!(tx.team_member_list(&a.id, &team.id, Page::first()).await.unwrap().is_empty());
+    assert!(
+        tx.team_member_list(&a.id, &team.id, Page::first())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(tx.team_get(&a.id, &team.id).await.unwrap(), Some(team));
 }
 
@@ -164,10 +249,16 @@ async fn user_isolation(db: TestDb) {
     let mut tx = core.store.begin().await.unwrap();
     let mut u = user(&core, &a, "alice@acme.test");
     u.user_metadata.insert("theme".into(), "dark".into());
-    u.app_metadata.insert("plan".into(), serde_json::json!({"seats": 3}));
+    u.app_metadata
+        .insert("plan".into(), serde_json::json!({"seats": 3}));
     tx.user_insert(&u).await.unwrap();
     assert!(tx.user_get(&b.id, &u.id).await.unwrap().is_none());
-    assert!(tx.user_get_by_email(&b.id, u.email.as_ref().unwrap()).await.unwrap().is_none());
+    assert!(
+        tx.user_get_by_email(&b.id, u.email.as_ref().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(tx.user_list(&b.id, Page::first()).await.unwrap().is_empty());
     let mut forged = u.clone();
     forged.tenant_id = b.id.clone();
@@ -175,7 +266,10 @@ async fn user_isolation(db: TestDb) {
     assert!(!tx.user_update(&forged).await.unwrap());
     assert!(!tx.user_soft_delete(&b.id, &u.id, core.now()).await.unwrap());
     assert_eq!(tx.user_get(&a.id, &u.id).await.unwrap(), Some(u.clone()));
-    assert_eq!(tx.user_list(&a.id, Page::first()).await.unwrap(), vec![u.clone()]);
+    assert_eq!(
+        tx.user_list(&a.id, Page::first()).await.unwrap(),
+        vec![u.clone()]
+    );
     let mut blocked = u.clone();
     blocked.blocked = true;
     blocked.email_verified = true;
@@ -189,8 +283,16 @@ async fn identity_and_password_isolation(db: TestDb) {
     let mut tx = core.store.begin().await.unwrap();
     let u = user(&core, &a, "alice@acme.test");
     tx.user_insert(&u).await.unwrap();
-    let conn_a = tx.connection_get_by_name(&a.id, clavis_core::service::DEFAULT_CONNECTION).await.unwrap().unwrap();
-    let conn_b = tx.connection_get_by_name(&b.id, clavis_core::service::DEFAULT_CONNECTION).await.unwrap().unwrap();
+    let conn_a = tx
+        .connection_get_by_name(&a.id, clavis_core::service::DEFAULT_CONNECTION)
+        .await
+        .unwrap()
+        .unwrap();
+    let conn_b = tx
+        .connection_get_by_name(&b.id, clavis_core::service::DEFAULT_CONNECTION)
+        .await
+        .unwrap()
+        .unwrap();
     let ident = Identity {
         tenant_id: a.id.clone(),
         user_id: u.id.clone(),
@@ -206,15 +308,38 @@ async fn identity_and_password_isolation(db: TestDb) {
     assert_conflict(begin(&core).await.identity_insert(&cross).await);
     let mut tx = begin(&core).await;
     assert!(tx.identity_list(&b.id, &u.id).await.unwrap().is_empty());
-    assert!(!tx.identity_delete(&b.id, &conn_a.id, &ident.subject).await.unwrap());
-    assert_eq!(tx.identity_list(&a.id, &u.id).await.unwrap(), vec![ident.clone()]);
-    tx.password_set(&a.id, &u.id, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", core.now()).await.unwrap();
+    assert!(
+        !tx.identity_delete(&b.id, &conn_a.id, &ident.subject)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tx.identity_list(&a.id, &u.id).await.unwrap(),
+        vec![ident.clone()]
+    );
+    tx.password_set(
+        &a.id,
+        &u.id,
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        core.now(),
+    )
+    .await
+    .unwrap();
     assert!(tx.password_get(&b.id, &u.id).await.unwrap().is_none());
     tx.commit().await.unwrap();
-    assert_conflict(begin(&core).await.password_set(&b.id, &u.id, "x", core.now()).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .password_set(&b.id, &u.id, "x", core.now())
+            .await,
+    );
     let mut tx = begin(&core).await;
     assert!(tx.password_get(&a.id, &u.id).await.unwrap().is_some());
-    assert!(tx.identity_delete(&a.id, &conn_a.id, &ident.subject).await.unwrap());
+    assert!(
+        tx.identity_delete(&a.id, &conn_a.id, &ident.subject)
+            .await
+            .unwrap()
+    );
 }
 
 async fn connection_isolation(db: TestDb) {
@@ -227,19 +352,36 @@ async fn connection_isolation(db: TestDb) {
         id: ConnectionId::generate(now, &*core.rng),
         name: "acme-db".into(),
         strategy: ConnectionStrategy::Database,
-        options: serde_json::json!({"requires_username": false}).as_object().unwrap().clone(),
+        options: serde_json::json!({"requires_username": false})
+            .as_object()
+            .unwrap()
+            .clone(),
         created_at: now,
         updated_at: now,
     };
     tx.connection_insert(&c).await.unwrap();
     assert!(tx.connection_get(&b.id, &c.id).await.unwrap().is_none());
-    assert!(tx.connection_get_by_name(&b.id, "acme-db").await.unwrap().is_none());
-    assert!(!tx.connection_list(&b.id, Page::first()).await.unwrap().iter().any(|x| x.id == c.id));
+    assert!(
+        tx.connection_get_by_name(&b.id, "acme-db")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !tx.connection_list(&b.id, Page::first())
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.id == c.id)
+    );
     let mut forged = c.clone();
     forged.tenant_id = b.id.clone();
     assert!(!tx.connection_update(&forged).await.unwrap());
     assert!(!tx.connection_delete(&b.id, &c.id).await.unwrap());
-    assert_eq!(tx.connection_get(&a.id, &c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        tx.connection_get(&a.id, &c.id).await.unwrap(),
+        Some(c.clone())
+    );
     assert!(tx.connection_delete(&a.id, &c.id).await.unwrap());
 }
 
@@ -256,8 +398,14 @@ async fn application_isolation(db: TestDb) {
     forged.callbacks.push("https://evil.test/cb".into());
     assert!(!tx.app_update(&forged).await.unwrap());
     assert!(!tx.app_delete(&b.id, &app.client_id).await.unwrap());
-    assert_eq!(tx.app_get(&a.id, &app.client_id).await.unwrap(), Some(app.clone()));
-    assert_eq!(tx.app_list(&a.id, Page::first()).await.unwrap(), vec![app.clone()]);
+    assert_eq!(
+        tx.app_get(&a.id, &app.client_id).await.unwrap(),
+        Some(app.clone())
+    );
+    assert_eq!(
+        tx.app_list(&a.id, Page::first()).await.unwrap(),
+        vec![app.clone()]
+    );
     assert!(tx.app_delete(&a.id, &app.client_id).await.unwrap());
 }
 
@@ -265,18 +413,32 @@ async fn api_isolation(db: TestDb) {
     let core = db.core();
     let (a, b) = two_tenants(&core).await;
     let mut tx = core.store.begin().await.unwrap();
-    let api = api(&core, &a, "https://api.acme.test", &["read:docs", "write:docs"]);
+    let api = api(
+        &core,
+        &a,
+        "https://api.acme.test",
+        &["read:docs", "write:docs"],
+    );
     tx.api_insert(&api).await.unwrap();
     assert!(tx.api_get(&b.id, &api.id).await.unwrap().is_none());
-    assert!(tx.api_get_by_identifier(&b.id, &api.identifier).await.unwrap().is_none());
+    assert!(
+        tx.api_get_by_identifier(&b.id, &api.identifier)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(tx.api_list(&b.id, Page::first()).await.unwrap().is_empty());
     let mut forged = api.clone();
     forged.tenant_id = b.id.clone();
     assert!(!tx.api_update(&forged).await.unwrap());
     assert!(!tx.api_delete(&b.id, &api.id).await.unwrap());
-    tx.api_permissions_set(&b.id, &api.id, &[perm("evil:all")]).await.unwrap();
+    tx.api_permissions_set(&b.id, &api.id, &[perm("evil:all")])
+        .await
+        .unwrap();
     assert_eq!(tx.api_get(&a.id, &api.id).await.unwrap(), Some(api.clone()));
-    tx.api_permissions_set(&a.id, &api.id, &[perm("read:docs"), perm("admin:docs")]).await.unwrap();
+    tx.api_permissions_set(&a.id, &api.id, &[perm("read:docs"), perm("admin:docs")])
+        .await
+        .unwrap();
     let got = tx.api_get(&a.id, &api.id).await.unwrap().unwrap();
     let values: Vec<_> = got.permissions.iter().map(|p| p.value.as_str()).collect();
     assert_eq!(values, ["admin:docs", "read:docs"]);
@@ -297,29 +459,78 @@ async fn role_isolation(db: TestDb) {
         tx.role_insert(r).await.unwrap();
     }
     assert!(tx.role_get(&b.id, &viewer.id).await.unwrap().is_none());
-    assert_eq!(tx.role_get_by_name(&b.id, "viewer").await.unwrap(), Some(other.clone()));
-    assert_eq!(tx.role_list(&b.id, Page::first()).await.unwrap(), vec![other.clone()]);
+    assert_eq!(
+        tx.role_get_by_name(&b.id, "viewer").await.unwrap(),
+        Some(other.clone())
+    );
+    assert_eq!(
+        tx.role_list(&b.id, Page::first()).await.unwrap(),
+        vec![other.clone()]
+    );
     let mut forged = viewer.clone();
     forged.tenant_id = b.id.clone();
     assert!(!tx.role_update(&forged).await.unwrap());
     assert!(!tx.role_delete(&b.id, &viewer.id).await.unwrap());
-    let rp = RolePermission { api_id: api_a.id.clone(), permission: "read:docs".into() };
+    let rp = RolePermission {
+        api_id: api_a.id.clone(),
+        permission: "read:docs".into(),
+    };
     tx.commit().await.unwrap();
     // a role of B cannot hold A's permission; A's role cannot be given perms through B
-    assert_conflict(begin(&core).await.role_permissions_set(&b.id, &other.id, std::slice::from_ref(&rp)).await);
-    assert_conflict(begin(&core).await.role_permissions_set(&b.id, &viewer.id, std::slice::from_ref(&rp)).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .role_permissions_set(&b.id, &other.id, std::slice::from_ref(&rp))
+            .await,
+    );
+    assert_conflict(
+        begin(&core)
+            .await
+            .role_permissions_set(&b.id, &viewer.id, std::slice::from_ref(&rp))
+            .await,
+    );
     // inheritance cannot cross tenants
-    assert_conflict(begin(&core).await.role_inherits_set(&a.id, &editor.id, std::slice::from_ref(&other.id)).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .role_inherits_set(&a.id, &editor.id, std::slice::from_ref(&other.id))
+            .await,
+    );
     let mut tx = begin(&core).await;
-    tx.role_permissions_set(&a.id, &viewer.id, std::slice::from_ref(&rp)).await.unwrap();
-    assert!(tx.role_permissions(&b.id, &viewer.id).await.unwrap().is_empty());
-    assert_eq!(tx.role_permissions(&a.id, &viewer.id).await.unwrap(), vec![rp]);
-    tx.role_inherits_set(&a.id, &editor.id, std::slice::from_ref(&viewer.id)).await.unwrap();
-    assert!(tx.role_inherits(&b.id, &editor.id).await.unwrap().is_empty());
-    assert_eq!(tx.role_inherits(&a.id, &editor.id).await.unwrap(), vec![viewer.id.clone()]);
+    tx.role_permissions_set(&a.id, &viewer.id, std::slice::from_ref(&rp))
+        .await
+        .unwrap();
+    assert!(
+        tx.role_permissions(&b.id, &viewer.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        tx.role_permissions(&a.id, &viewer.id).await.unwrap(),
+        vec![rp]
+    );
+    tx.role_inherits_set(&a.id, &editor.id, std::slice::from_ref(&viewer.id))
+        .await
+        .unwrap();
+    assert!(
+        tx.role_inherits(&b.id, &editor.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        tx.role_inherits(&a.id, &editor.id).await.unwrap(),
+        vec![viewer.id.clone()]
+    );
     // removing a permission from the Api removes it from roles
     tx.api_permissions_set(&a.id, &api_a.id, &[]).await.unwrap();
-    assert!(tx.role_permissions(&a.id, &viewer.id).await.unwrap().is_empty());
+    assert!(
+        tx.role_permissions(&a.id, &viewer.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn role_assignment_isolation(db: TestDb) {
@@ -339,23 +550,62 @@ async fn role_assignment_isolation(db: TestDb) {
     tx.org_insert(&o).await.unwrap();
     tx.commit().await.unwrap();
     // tenant-wide
-    assert_conflict(begin(&core).await.user_role_add(&b.id, &u.id, &rb.id, now).await);
-    assert_conflict(begin(&core).await.user_role_add(&a.id, &u.id, &rb.id, now).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .user_role_add(&b.id, &u.id, &rb.id, now)
+            .await,
+    );
+    assert_conflict(
+        begin(&core)
+            .await
+            .user_role_add(&a.id, &u.id, &rb.id, now)
+            .await,
+    );
     // inside an organization: membership required
-    assert_conflict(begin(&core).await.member_role_add(&a.id, &o.id, &u.id, &r.id, now).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .member_role_add(&a.id, &o.id, &u.id, &r.id, now)
+            .await,
+    );
     let mut tx = begin(&core).await;
     assert!(tx.user_role_add(&a.id, &u.id, &r.id, now).await.unwrap());
     assert!(tx.user_roles(&b.id, &u.id).await.unwrap().is_empty());
     assert!(!tx.user_role_remove(&b.id, &u.id, &r.id).await.unwrap());
-    assert_eq!(tx.user_roles(&a.id, &u.id).await.unwrap(), vec![r.id.clone()]);
+    assert_eq!(
+        tx.user_roles(&a.id, &u.id).await.unwrap(),
+        vec![r.id.clone()]
+    );
     tx.member_add(&a.id, &o.id, &u.id, now).await.unwrap();
     tx.commit().await.unwrap();
-    assert_conflict(begin(&core).await.member_role_add(&a.id, &o.id, &u.id, &rb.id, now).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .member_role_add(&a.id, &o.id, &u.id, &rb.id, now)
+            .await,
+    );
     let mut tx = begin(&core).await;
-    assert!(tx.member_role_add(&a.id, &o.id, &u.id, &r.id, now).await.unwrap());
-    assert!(tx.member_roles(&b.id, &o.id, &u.id).await.unwrap().is_empty());
-    assert!(!tx.member_role_remove(&b.id, &o.id, &u.id, &r.id).await.unwrap());
-    assert_eq!(tx.member_roles(&a.id, &o.id, &u.id).await.unwrap(), vec![r.id.clone()]);
+    assert!(
+        tx.member_role_add(&a.id, &o.id, &u.id, &r.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.member_roles(&b.id, &o.id, &u.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !tx.member_role_remove(&b.id, &o.id, &u.id, &r.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tx.member_roles(&a.id, &o.id, &u.id).await.unwrap(),
+        vec![r.id.clone()]
+    );
     // teams
     let team = Team {
         tenant_id: a.id.clone(),
@@ -369,13 +619,26 @@ async fn role_assignment_isolation(db: TestDb) {
     };
     tx.team_insert(&team).await.unwrap();
     tx.commit().await.unwrap();
-    assert_conflict(begin(&core).await.team_role_add(&a.id, &team.id, &rb.id, now).await);
-    assert_conflict(begin(&core).await.team_role_add(&b.id, &team.id, &rb.id, now).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .team_role_add(&a.id, &team.id, &rb.id, now)
+            .await,
+    );
+    assert_conflict(
+        begin(&core)
+            .await
+            .team_role_add(&b.id, &team.id, &rb.id, now)
+            .await,
+    );
     let mut tx = begin(&core).await;
     assert!(tx.team_role_add(&a.id, &team.id, &r.id, now).await.unwrap());
     assert!(tx.team_roles(&b.id, &team.id).await.unwrap().is_empty());
     assert!(!tx.team_role_remove(&b.id, &team.id, &r.id).await.unwrap());
-    assert_eq!(tx.team_roles(&a.id, &team.id).await.unwrap(), vec![r.id.clone()]);
+    assert_eq!(
+        tx.team_roles(&a.id, &team.id).await.unwrap(),
+        vec![r.id.clone()]
+    );
 }
 
 async fn signing_key_isolation(db: TestDb) {
@@ -386,7 +649,11 @@ async fn signing_key_isolation(db: TestDb) {
     let keys_b = tx.key_list(&b.id).await.unwrap();
     assert_eq!(keys_a.len(), 2);
     assert!(keys_b.iter().all(|k| k.tenant_id == b.id));
-    assert!(keys_a.iter().all(|k| !keys_b.iter().any(|kb| kb.kid == k.kid)));
+    assert!(
+        keys_a
+            .iter()
+            .all(|k| !keys_b.iter().any(|kb| kb.kid == k.kid))
+    );
     let mut forged = keys_a[0].clone();
     forged.tenant_id = b.id.clone();
     forged.state = KeyState::Revoked;
@@ -398,7 +665,11 @@ async fn signing_key_isolation(db: TestDb) {
     assert!(keys_a.iter().all(|k| jwks_b.find(k.kid.as_str()).is_none()));
     // a sealed private key moved to another tenant cannot be opened there
     let mut tx = core.store.begin().await.unwrap();
-    let mut stolen = keys_a.iter().find(|k| k.state == KeyState::Active).unwrap().clone();
+    let mut stolen = keys_a
+        .iter()
+        .find(|k| k.state == KeyState::Active)
+        .unwrap()
+        .clone();
     stolen.tenant_id = b.id.clone();
     for k in tx.key_list(&b.id).await.unwrap() {
         tx.key_delete(&b.id, &k.kid).await.unwrap();
@@ -415,13 +686,32 @@ async fn soft_deleted_users_free_their_email(db: TestDb) {
     let u = user(&core, &a, "alice@acme.test");
     tx.user_insert(&u).await.unwrap();
     tx.commit().await.unwrap();
-    assert_conflict(begin(&core).await.user_insert(&user(&core, &a, "alice@acme.test")).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .user_insert(&user(&core, &a, "alice@acme.test"))
+            .await,
+    );
     let mut tx = begin(&core).await;
     assert!(tx.user_soft_delete(&a.id, &u.id, core.now()).await.unwrap());
-    assert!(tx.user_get_by_email(&a.id, u.email.as_ref().unwrap()).await.unwrap().is_none());
-    assert!(tx.user_get(&a.id, &u.id).await.unwrap().unwrap().deleted_at.is_some());
+    assert!(
+        tx.user_get_by_email(&a.id, u.email.as_ref().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        tx.user_get(&a.id, &u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at
+            .is_some()
+    );
     assert!(tx.user_list(&a.id, Page::first()).await.unwrap().is_empty());
-    tx.user_insert(&user(&core, &a, "alice@acme.test")).await.unwrap();
+    tx.user_insert(&user(&core, &a, "alice@acme.test"))
+        .await
+        .unwrap();
 }
 
 async fn uniqueness_is_per_tenant(db: TestDb) {
@@ -430,14 +720,32 @@ async fn uniqueness_is_per_tenant(db: TestDb) {
     let mut tx = core.store.begin().await.unwrap();
     tx.org_insert(&org(&core, &a, "acme")).await.unwrap();
     tx.org_insert(&org(&core, &b, "acme")).await.unwrap();
-    tx.user_insert(&user(&core, &a, "same@x.test")).await.unwrap();
-    tx.user_insert(&user(&core, &b, "same@x.test")).await.unwrap();
-    tx.api_insert(&api(&core, &a, "https://same", &[])).await.unwrap();
-    tx.api_insert(&api(&core, &b, "https://same", &[])).await.unwrap();
+    tx.user_insert(&user(&core, &a, "same@x.test"))
+        .await
+        .unwrap();
+    tx.user_insert(&user(&core, &b, "same@x.test"))
+        .await
+        .unwrap();
+    tx.api_insert(&api(&core, &a, "https://same", &[]))
+        .await
+        .unwrap();
+    tx.api_insert(&api(&core, &b, "https://same", &[]))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_conflict(begin(&core).await.org_insert(&org(&core, &a, "acme")).await);
-    assert_conflict(begin(&core).await.api_insert(&api(&core, &a, "https://same", &[])).await);
-    assert_conflict(begin(&core).await.user_insert(&user(&core, &a, "same@x.test")).await);
+    assert_conflict(
+        begin(&core)
+            .await
+            .api_insert(&api(&core, &a, "https://same", &[]))
+            .await,
+    );
+    assert_conflict(
+        begin(&core)
+            .await
+            .user_insert(&user(&core, &a, "same@x.test"))
+            .await,
+    );
 }
 
 async fn key_rotation_publishes_before_signing(db: TestDb) {
@@ -449,28 +757,49 @@ async fn key_rotation_publishes_before_signing(db: TestDb) {
         let a = a.clone();
         async move {
             let mut tx = core.store.read().await.unwrap();
-            tx.key_list(&a.id).await.unwrap().into_iter().filter(|k| k.state == state).map(|k| k.kid).collect::<Vec<_>>()
+            tx.key_list(&a.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|k| k.state == state)
+                .map(|k| k.kid)
+                .collect::<Vec<_>>()
         }
     };
     let active0 = kid_of(KeyState::Active).await;
     let next0 = kid_of(KeyState::Next).await;
     assert_eq!((active0.len(), next0.len()), (1, 1));
     let jwks = core.jwks(&a).await.unwrap();
-    assert!(jwks.find(next0[0].as_str()).is_some(), "next key is published before it signs");
+    assert!(
+        jwks.find(next0[0].as_str()).is_some(),
+        "next key is published before it signs"
+    );
 
     let mut tx = core.store.begin().await.unwrap();
     let active1 = core.rotate_signing_keys(&mut *tx, &a).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(active1.kid, next0[0], "the published next key starts signing");
+    assert_eq!(
+        active1.kid, next0[0],
+        "the published next key starts signing"
+    );
     let mut tx = core.store.read().await.unwrap();
     let signer = core.active_signer(&mut *tx, &a).await.unwrap();
     drop(tx);
     assert_eq!(signer.kid(), next0[0].as_str());
-    let jws = signer.sign_jws(&serde_json::Map::new(), &serde_json::json!({"sub": "x"}), &*core.rng).unwrap();
+    let jws = signer
+        .sign_jws(
+            &serde_json::Map::new(),
+            &serde_json::json!({"sub": "x"}),
+            &*core.rng,
+        )
+        .unwrap();
     let jwks = core.jwks(&a).await.unwrap();
     let verifier = clavis_crypto::Verifier::from_jwk(jwks.find(signer.kid()).unwrap()).unwrap();
     assert_eq!(verifier.verify_jws(&jws).unwrap()["sub"], "x");
-    assert!(jwks.find(active0[0].as_str()).is_some(), "retired key kept while its tokens live");
+    assert!(
+        jwks.find(active0[0].as_str()).is_some(),
+        "retired key kept while its tokens live"
+    );
     assert_eq!(jwks.keys.len(), 3);
     assert_eq!(kid_of(KeyState::Retired).await, active0);
 
@@ -483,7 +812,13 @@ async fn key_rotation_publishes_before_signing(db: TestDb) {
     core.rotate_signing_keys(&mut *tx, &a).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = core.store.read().await.unwrap();
-    assert!(!tx.key_list(&a.id).await.unwrap().iter().any(|k| k.kid == active0[0]));
+    assert!(
+        !tx.key_list(&a.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.kid == active0[0])
+    );
 }
 
 async fn newer_schema_is_refused(db: TestDb) {
@@ -491,15 +826,28 @@ async fn newer_schema_is_refused(db: TestDb) {
     drop(tx.tenant_list(Page::first()).await.unwrap());
     drop(tx);
     raw_exec(&db, "INSERT INTO clavis_migrations (version, name, checksum, applied_at) VALUES (9999, 'future', 'x', 0)").await;
-    let err = db.store.migrate(Timestamp::from_millis(0)).await.unwrap_err();
+    let err = db
+        .store
+        .migrate(Timestamp::from_millis(0))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, StoreError::Schema(_)), "{msg}");
     assert!(msg.contains("9999") && msg.contains("newer"), "{msg}");
 }
 
 async fn edited_migration_is_refused(db: TestDb) {
-    raw_exec(&db, "UPDATE clavis_migrations SET checksum = 'edited' WHERE version = 1").await;
-    let msg = db.store.migrate(Timestamp::from_millis(0)).await.unwrap_err().to_string();
+    raw_exec(
+        &db,
+        "UPDATE clavis_migrations SET checksum = 'edited' WHERE version = 1",
+    )
+    .await;
+    let msg = db
+        .store
+        .migrate(Timestamp::from_millis(0))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("never be edited"), "{msg}");
 }
 

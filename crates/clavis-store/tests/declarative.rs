@@ -480,6 +480,20 @@ async fn invalid_references_change_nothing(db: TestDb) {
         "not a member",
     );
 
+    let too_long = "tenants:
+  - slug: default
+    apis:
+      - identifier: https://api.example.com
+        token_lifetime: 100000
+";
+    let e = core.apply(&parse(too_long).unwrap()).await.unwrap_err();
+    assert_located(
+        &e,
+        5,
+        "tenants[0].apis[0].token_lifetime",
+        "exceeds the tenant's max_token_lifetime of 86400 s",
+    );
+
     assert_eq!(core.export(None).await.unwrap(), before);
     assert_eq!(stamps(&core).await, stamps_before);
     let mut tx = core.store.read().await.unwrap();
@@ -516,7 +530,31 @@ async fn documents_built_in_code_apply(db: TestDb) {
     assert!(yaml.contains("Username-Password-Authentication"), "{yaml}");
 }
 
+async fn applies_onto_a_bootstrapped_install(db: TestDb) {
+    let core = db.core();
+    assert!(core.ensure_default_tenant().await.unwrap());
+    let report = core.apply(&parse(EXAMPLE).unwrap()).await.unwrap();
+    // The tenant and its database connection already match the file.
+    assert!(
+        !report.changes.iter().any(|c| c.kind == ResourceKind::Tenant
+            || c.key == "default/Username-Password-Authentication"),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(
+        count(&report.changes, ResourceKind::User, Action::Created),
+        2
+    );
+    assert!(
+        core.apply(&parse(EXAMPLE).unwrap())
+            .await
+            .unwrap()
+            .is_noop()
+    );
+}
+
 clavis_store::on_both_backends!(
+    applies_onto_a_bootstrapped_install,
     full_example_round_trips,
     one_field_changed_is_one_update,
     invalid_references_change_nothing,

@@ -56,7 +56,11 @@ fn both_backends_have_the_same_numbered_migrations() {
     let p: Vec<_> = POSTGRES.iter().map(|m| (m.version, m.name)).collect();
     assert_eq!(s, p);
     for (i, m) in SQLITE.iter().enumerate() {
-        assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "migrations are numbered 1, 2, 3…");
+        assert_eq!(
+            m.version,
+            i64::try_from(i).unwrap() + 1,
+            "migrations are numbered 1, 2, 3…"
+        );
         assert!(m.name.starts_with(&format!("{:04}_", m.version)));
     }
 }
@@ -70,14 +74,23 @@ async fn both_backends_produce_the_same_tables_and_columns() {
     assert!(s.len() > 50, "schema read: {} columns", s.len());
     let only_s: Vec<_> = s.iter().filter(|(k, v)| p.get(*k) != Some(v)).collect();
     let only_p: Vec<_> = p.iter().filter(|(k, v)| s.get(*k) != Some(v)).collect();
-    assert!(only_s.is_empty() && only_p.is_empty(), "SQLite differs: {only_s:#?}\nPostgreSQL differs: {only_p:#?}");
+    assert!(
+        only_s.is_empty() && only_p.is_empty(),
+        "SQLite differs: {only_s:#?}\nPostgreSQL differs: {only_p:#?}"
+    );
 }
 
 /// Published migrations are append-only: this list pins the SHA-256 of every published
 /// file. Add a line for a new migration; never change an existing one.
 const PUBLISHED: &[(&str, &str)] = &[
-    ("sqlite/0001_core", "7b0f3c4f4c4da5285b4677c91d1e49e3ed7e24dfeeed035484fa7184ef7c602f"),
-    ("postgres/0001_core", "bc78e646edf7c3a5b23c5ee0287f94cc876567f0ab2f13ff2730409b012a0480"),
+    (
+        "sqlite/0001_core",
+        "7b0f3c4f4c4da5285b4677c91d1e49e3ed7e24dfeeed035484fa7184ef7c602f",
+    ),
+    (
+        "postgres/0001_core",
+        "bc78e646edf7c3a5b23c5ee0287f94cc876567f0ab2f13ff2730409b012a0480",
+    ),
 ];
 
 #[test]
@@ -86,9 +99,15 @@ fn published_migrations_are_unchanged() {
         let m = if let Some(n) = name.strip_prefix("sqlite/") {
             SQLITE.iter().find(|m| m.name == n)
         } else {
-            POSTGRES.iter().find(|m| Some(m.name) == name.strip_prefix("postgres/"))
+            POSTGRES
+                .iter()
+                .find(|m| Some(m.name) == name.strip_prefix("postgres/"))
         }
         .unwrap_or_else(|| panic!("published migration {name} is missing"));
-        assert_eq!(clavis_crypto::sha256_hex(m.sql.as_bytes()), *want, "migration {name} was edited");
+        assert_eq!(
+            clavis_crypto::sha256_hex(m.sql.as_bytes()),
+            *want,
+            "migration {name} was edited"
+        );
     }
 }

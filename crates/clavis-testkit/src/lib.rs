@@ -138,7 +138,11 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.text().await.expect("body");
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -154,7 +158,12 @@ impl Client {
     }
 
     /// POST an `application/x-www-form-urlencoded` body, with extra headers.
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
@@ -181,7 +190,9 @@ impl Client {
         self.get("/metrics").await.body
     }
     pub async fn jwks(&self, tenant: &str) -> JwkSet {
-        let r = self.get(&format!("/t/{tenant}/.well-known/jwks.json")).await;
+        let r = self
+            .get(&format!("/t/{tenant}/.well-known/jwks.json"))
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
         serde_json::from_str(&r.body).expect("JWKS")
     }

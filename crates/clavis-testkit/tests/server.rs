@@ -32,7 +32,10 @@ async fn health_ready_and_metrics(b: Backend) {
     assert_eq!(r.json()["schema_version"], 1);
     let m = s.client.metrics().await;
     assert!(m.contains("# TYPE http_requests_total counter"), "{m}");
-    assert!(m.contains("http_requests_total{method=\"GET\",route=\"/ready\",status=\"200\"} 1"), "{m}");
+    assert!(
+        m.contains("http_requests_total{method=\"GET\",route=\"/ready\",status=\"200\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("process_resident_memory_bytes"), "{m}");
     s.stop().await;
 }
@@ -45,27 +48,48 @@ async fn default_tenant_publishes_its_jwks(b: Backend) {
     let jwks = s.client.jwks("default").await;
     assert_eq!(jwks.keys.len(), 2, "active + next");
     for k in &jwks.keys {
-        assert_eq!((k.kty.as_str(), k.alg.as_str(), k.use_.as_str()), ("RSA", "RS256", "sig"));
+        assert_eq!(
+            (k.kty.as_str(), k.alg.as_str(), k.use_.as_str()),
+            ("RSA", "RS256", "sig")
+        );
         assert_eq!(k.e.as_deref(), Some("AQAB"));
     }
-    assert!(!r.body.contains("\"d\""), "private exponent leaked: {}", r.body);
+    assert!(
+        !r.body.contains("\"d\""),
+        "private exponent leaked: {}",
+        r.body
+    );
 }
 
 async fn unknown_tenant_is_a_clear_404(b: Backend) {
     let s = TestServer::start(b).await;
-    for path in ["/t/nope/.well-known/jwks.json", "/t/NOT%20A%20SLUG/.well-known/jwks.json"] {
+    for path in [
+        "/t/nope/.well-known/jwks.json",
+        "/t/NOT%20A%20SLUG/.well-known/jwks.json",
+    ] {
         let r = s.client.get(path).await;
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.json()["error"], "not_found");
-        assert!(r.json()["error_description"].as_str().unwrap().contains("tenant"));
+        assert!(
+            r.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("tenant")
+        );
     }
 }
 
 async fn request_ids_are_echoed_or_generated(b: Backend) {
     let s = TestServer::start(b).await;
-    let r = s.client.get_with("/health", &[("x-request-id", "abc-123")]).await;
+    let r = s
+        .client
+        .get_with("/health", &[("x-request-id", "abc-123")])
+        .await;
     assert_eq!(r.header("x-request-id"), Some("abc-123"));
-    let r = s.client.get_with("/health", &[("x-request-id", "bad id\twith\"quotes")]).await;
+    let r = s
+        .client
+        .get_with("/health", &[("x-request-id", "bad id\twith\"quotes")])
+        .await;
     let id = r.header("x-request-id").unwrap();
     assert_ne!(id, "bad id\twith\"quotes");
     assert_eq!(id.len(), 20);
@@ -80,37 +104,107 @@ fn csrf_from(body: &str) -> String {
 
 async fn bootstrap_creates_the_first_administrator_once(b: Backend) {
     let s = TestServer::start(b).await;
-    let token = s.bootstrap_token().expect("a fresh install prints a bootstrap link").to_owned();
+    let token = s
+        .bootstrap_token()
+        .expect("a fresh install prints a bootstrap link")
+        .to_owned();
     let page = s.client.get(&format!("/bootstrap?token={token}")).await;
     assert_eq!(page.status, 200);
-    assert!(page.header("content-security-policy").unwrap().contains("default-src 'none'"));
-    let cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let cookie = page
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(page.header("set-cookie").unwrap().contains("HttpOnly"));
     let csrf = csrf_from(&page.body);
     // too-short password: refused, token still usable
-    let r = s.client
-        .post_form("/bootstrap", &[("token", &token), ("csrf", &csrf), ("email", "admin@example.com"), ("password", "short")], &[("cookie", &cookie)])
+    let r = s
+        .client
+        .post_form(
+            "/bootstrap",
+            &[
+                ("token", &token),
+                ("csrf", &csrf),
+                ("email", "admin@example.com"),
+                ("password", "short"),
+            ],
+            &[("cookie", &cookie)],
+        )
         .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("at least 12 characters"));
-    let r = s.client
-        .post_form("/bootstrap", &[("token", &token), ("csrf", &csrf), ("email", "Admin@Example.com"), ("password", "a long enough password")], &[("cookie", &cookie)])
+    let r = s
+        .client
+        .post_form(
+            "/bootstrap",
+            &[
+                ("token", &token),
+                ("csrf", &csrf),
+                ("email", "Admin@Example.com"),
+                ("password", "a long enough password"),
+            ],
+            &[("cookie", &cookie)],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("admin@example.com"));
     // the link is single-use
-    assert_eq!(s.client.get(&format!("/bootstrap?token={token}")).await.status, 404);
-    let again = s.client
-        .post_form("/bootstrap", &[("token", &token), ("csrf", &csrf), ("email", "evil@example.com"), ("password", "another long password")], &[("cookie", &cookie)])
+    assert_eq!(
+        s.client
+            .get(&format!("/bootstrap?token={token}"))
+            .await
+            .status,
+        404
+    );
+    let again = s
+        .client
+        .post_form(
+            "/bootstrap",
+            &[
+                ("token", &token),
+                ("csrf", &csrf),
+                ("email", "evil@example.com"),
+                ("password", "another long password"),
+            ],
+            &[("cookie", &cookie)],
+        )
         .await;
     assert_eq!(again.status, 404);
     // the administrator exists, with an argon2id password, and no new token is issued
     let tenant = s.core.tenant_by_slug("default").await.unwrap();
     let mut tx = s.core.store.read().await.unwrap();
-    let user = tx.user_get_by_email(&tenant.id, &clavis_types::Email::parse("admin@example.com").unwrap()).await.unwrap().unwrap();
+    let user = tx
+        .user_get_by_email(
+            &tenant.id,
+            &clavis_types::Email::parse("admin@example.com").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert!(tx.admin_is(&tenant.id, &user.id).await.unwrap());
-    assert!(tx.password_get(&tenant.id, &user.id).await.unwrap().unwrap().starts_with("$argon2id$"));
-    assert!(tx.user_get_by_email(&tenant.id, &clavis_types::Email::parse("evil@example.com").unwrap()).await.unwrap().is_none());
+    assert!(
+        tx.password_get(&tenant.id, &user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    assert!(
+        tx.user_get_by_email(
+            &tenant.id,
+            &clavis_types::Email::parse("evil@example.com").unwrap()
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
     drop(tx);
     assert_eq!(s.core.issue_bootstrap_token().await.unwrap(), None);
     // a made-up token shows the same "cannot be used" page
@@ -123,11 +217,25 @@ async fn bootstrap_form_requires_csrf(b: Backend) {
     let token = s.bootstrap_token().unwrap().to_owned();
     let page = s.client.get(&format!("/bootstrap?token={token}")).await;
     let csrf = csrf_from(&page.body);
-    let form = [("token", token.as_str()), ("csrf", csrf.as_str()), ("email", "a@example.com"), ("password", "a long enough password")];
+    let form = [
+        ("token", token.as_str()),
+        ("csrf", csrf.as_str()),
+        ("email", "a@example.com"),
+        ("password", "a long enough password"),
+    ];
     // no cookie (a cross-site post cannot carry the SameSite=Strict cookie)
-    assert_eq!(s.client.post_form("/bootstrap", &form, &[]).await.status, 403);
+    assert_eq!(
+        s.client.post_form("/bootstrap", &form, &[]).await.status,
+        403
+    );
     // a cookie that does not match the field
-    assert_eq!(s.client.post_form("/bootstrap", &form, &[("cookie", "clavis_csrf=forged")]).await.status, 403);
+    assert_eq!(
+        s.client
+            .post_form("/bootstrap", &form, &[("cookie", "clavis_csrf=forged")])
+            .await
+            .status,
+        403
+    );
     // the token was not consumed by the refused posts
     assert!(s.core.bootstrap_token_valid(&token).await.unwrap());
 }
@@ -136,6 +244,9 @@ async fn oversized_bodies_are_refused(b: Backend) {
     let s = TestServer::start(b).await;
     // the limit is 64 KiB (clavis_api::MAX_BODY_BYTES)
     let big = "x".repeat(64 * 1024 + 1);
-    let r = s.client.post_form("/bootstrap", &[("token", &big)], &[]).await;
+    let r = s
+        .client
+        .post_form("/bootstrap", &[("token", &big)], &[])
+        .await;
     assert_eq!(r.status, 413);
 }

@@ -110,7 +110,9 @@ prefixed_id!(/// A connection (identity source).
 
 /// An OAuth client id: 32 base32 characters, no prefix (clients paste these into config
 /// files and libraries that expect opaque strings, as with Auth0).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct ClientId(String);
 
@@ -154,7 +156,9 @@ impl From<ClientId> for String {
 }
 
 /// A signing key id (`kid`), unique within a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Kid(String);
 
@@ -166,7 +170,10 @@ impl Kid {
         if valid_tail(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(ParseError::new("key id", "expected 1 to 64 letters or digits"))
+            Err(ParseError::new(
+                "key id",
+                "expected 1 to 64 letters or digits",
+            ))
         }
     }
     pub fn as_str(&self) -> &str {

@@ -4,14 +4,19 @@ use crate::ParseError;
 
 /// A URL-safe name: 1–63 characters of `a-z`, `0-9`, `-`, `_`, starting with a letter or
 /// digit. Tenant slugs appear in issuer URLs; organization slugs in `organization=`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Slug(String);
 
 impl Slug {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let ok_len = (1..=63).contains(&s.len());
-        let ok_first = s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let ok_first = s
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let ok_chars = s
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
@@ -55,7 +60,9 @@ impl From<Slug> for String {
 /// Accepts the RFC 5322 `addr-spec` dot-atom form: `local@domain` where the local part is
 /// atext characters separated by single dots, and the domain is dot-separated labels of
 /// letters, digits and hyphens (no leading/trailing hyphen), at most 254 octets in all.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
@@ -74,8 +81,13 @@ impl Email {
         if local.is_empty() || local.len() > 64 {
             return Err(err("the part before `@` must be 1-64 characters"));
         }
-        if local.split('.').any(|atom| atom.is_empty() || !atom.bytes().all(is_atext)) {
-            return Err(err("the part before `@` contains a character or dot that is not allowed"));
+        if local
+            .split('.')
+            .any(|atom| atom.is_empty() || !atom.bytes().all(is_atext))
+        {
+            return Err(err(
+                "the part before `@` contains a character or dot that is not allowed",
+            ));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         if labels.len() < 2 {
@@ -83,7 +95,9 @@ impl Email {
         }
         for label in &labels {
             let ok = (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-');
             if !ok {
@@ -123,9 +137,22 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("Alice@Example.COM").map(|e| e.0), Ok("alice@example.com".into()));
+        assert_eq!(
+            Email::parse("Alice@Example.COM").map(|e| e.0),
+            Ok("alice@example.com".into())
+        );
         assert!(Email::parse("o'brien+tag@sub.example.org").is_ok());
-        for bad in ["", "a", "a@b", "@x.com", "a..b@x.com", ".a@x.com", "a@-x.com", "a b@x.com", "a@x_y.com"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@x.com",
+            "a..b@x.com",
+            ".a@x.com",
+            "a@-x.com",
+            "a b@x.com",
+            "a@x_y.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }

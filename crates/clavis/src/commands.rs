@@ -35,7 +35,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
 async fn serve(cfg: Config) -> Result<ExitCode> {
     let server = Server::build(cfg).await?;
     println!("Clavis is listening on {}", server.public_url());
-    println!("Issuer of the default tenant: {}/t/default", server.public_url());
+    println!(
+        "Issuer of the default tenant: {}/t/default",
+        server.public_url()
+    );
     if let Some(link) = server.bootstrap_link() {
         println!();
         println!("No administrator exists yet. Open this one-time link to create the first one");
@@ -49,7 +52,8 @@ async fn serve(cfg: Config) -> Result<ExitCode> {
 }
 
 async fn apply(cfg: Config, file: &std::path::Path) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let doc = declarative::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let (core, _, _) = open_core(&cfg).await?;
     let report = core.apply(&doc).await?;
@@ -62,7 +66,10 @@ async fn apply(cfg: Config, file: &std::path::Path) -> Result<ExitCode> {
     for s in &report.secrets {
         println!(
             "client secret for application `{}` (tenant {}, client_id {}): {}",
-            s.application, s.tenant, s.client_id, s.client_secret.expose()
+            s.application,
+            s.tenant,
+            s.client_id,
+            s.client_secret.expose()
         );
     }
     if !report.secrets.is_empty() {
@@ -72,13 +79,18 @@ async fn apply(cfg: Config, file: &std::path::Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn export(cfg: Config, tenant: Option<String>, output: Option<std::path::PathBuf>) -> Result<ExitCode> {
+async fn export(
+    cfg: Config,
+    tenant: Option<String>,
+    output: Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
     let (core, _, _) = open_core(&cfg).await?;
     let slug = tenant.as_deref().map(Slug::parse).transpose()?;
     let doc = core.export(slug.as_ref()).await?;
     let yaml = declarative::to_yaml(&doc)?;
     match output {
-        Some(path) => std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        Some(path) => std::fs::write(&path, yaml)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
         None => print!("{yaml}"),
     }
     core.store.close().await;
@@ -114,7 +126,10 @@ async fn keys(cfg: Config, command: KeysCommand) -> Result<ExitCode> {
 async fn check(cfg: Config) -> Result<ExitCode> {
     let store = AnyStore::connect(&cfg.database_url()).await?;
     let status = store.clone().into_store().schema_status().await?;
-    println!("schema version {} (this binary: {})", status.applied, status.latest);
+    println!(
+        "schema version {} (this binary: {})",
+        status.applied, status.latest
+    );
     if let AnyStore::Sqlite(s) = &store {
         s.integrity_check().await?;
         println!("integrity_check: ok");
@@ -123,13 +138,19 @@ async fn check(cfg: Config) -> Result<ExitCode> {
     let mut tx = core.store.read().await?;
     let tenants = tx.tenant_list(Page::first()).await?;
     println!("{} tenant(s)", tenants.len());
-    Ok(if status.is_current() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_current() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// GET {url}/ready over plain HTTP/1.1 (for container health probes).
 async fn healthcheck(url: &str) -> Result<ExitCode> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").ok_or("healthcheck supports http:// URLs")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("healthcheck supports http:// URLs")?;
     let host = rest.split('/').next().unwrap_or(rest);
     let mut stream = tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -137,12 +158,22 @@ async fn healthcheck(url: &str) -> Result<ExitCode> {
     )
     .await??;
     stream
-        .write_all(format!("GET /ready HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET /ready HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await?;
     let mut buf = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut buf)).await??;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await??;
     let head = String::from_utf8_lossy(&buf);
     let ok = head.starts_with("HTTP/1.1 200");
     println!("{}", head.lines().next().unwrap_or("no response"));
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "clavis", version, about = "Self-hosted, multi-tenant identity and access platform")]
+#[command(
+    name = "clavis",
+    version,
+    about = "Self-hosted, multi-tenant identity and access platform"
+)]
 struct Cli {
     /// Configuration file (default: ./clavis.toml if present). `CLAVIS_*` variables override it.
     #[arg(short, long, global = true, value_name = "FILE")]
@@ -71,7 +75,10 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

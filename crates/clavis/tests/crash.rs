@@ -1,9 +1,15 @@
-//! `kill -9` of `clavis serve` (and of the `clavis apply` processes writing beside it)
-//! during a burst of writes leaves a SQLite database that opens, passes its integrity
+//! `kill -9` of `clavis serve` (the long-running server, and servers killed while they
+//! write during start-up) and of the `clavis apply` processes writing beside them, during
+//! a burst of writes, leaves a SQLite database that opens, passes its integrity
 //! check, is at the current schema, and still holds every write that was reported as
 //! committed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -102,33 +108,77 @@ fn kill_9_during_a_write_burst_leaves_a_sound_database() {
         })
         .collect();
 
-    // kill -9 the server in the middle of the burst
-    std::thread::sleep(Duration::from_millis(1200));
+    // Meanwhile more `clavis serve` processes start on the same database — each one
+    // writes at start (migration check, a fresh bootstrap token) — and are killed with
+    // SIGKILL at varying points of that start-up.
+    let mut restarts = 0;
+    let mut delay = 5;
+    while Instant::now() + Duration::from_millis(1300) < stop_at {
+        let mut extra = clavis(dir.path())
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        extra.kill().unwrap();
+        extra.wait().unwrap();
+        delay = delay * 3 % 97 + 5;
+        restarts += 1;
+    }
+    // and the long-running server is killed in the middle of the burst
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
-    let committed: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
-    assert!(committed.len() >= 5, "the burst wrote too little to mean anything: {committed:?}");
+    assert!(restarts >= 3, "only {restarts} serve processes were killed");
+    let committed: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        committed.len() >= 5,
+        "the burst wrote too little to mean anything: {committed:?}"
+    );
 
     // The database opens and passes `PRAGMA integrity_check` and `foreign_key_check`.
     let check = clavis(dir.path()).arg("check").output().unwrap();
     let out = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "clavis check failed: {out}\n{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "clavis check failed: {out}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(out.contains("integrity_check: ok"), "{out}");
 
     // Every committed write survived.
-    let export = clavis(dir.path()).args(["export", "--tenant", "default"]).output().unwrap();
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let export = clavis(dir.path())
+        .args(["export", "--tenant", "default"])
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
     let yaml = String::from_utf8_lossy(&export.stdout);
     for slug in &committed {
-        assert!(yaml.contains(&format!("slug: {slug}")), "committed organization {slug} was lost");
-        assert!(yaml.contains(&format!("{slug}@example.com")), "committed user of {slug} was lost");
+        assert!(
+            yaml.contains(&format!("slug: {slug}")),
+            "committed organization {slug} was lost"
+        );
+        assert!(
+            yaml.contains(&format!("{slug}@example.com")),
+            "committed user of {slug} was lost"
+        );
     }
 
     // And Clavis starts on it again.
     let (mut server, url) = serve(dir.path());
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ready(&url) {
-        assert!(Instant::now() < deadline, "server did not restart on the crashed database");
+        assert!(
+            Instant::now() < deadline,
+            "server did not restart on the crashed database"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     server.kill().unwrap();

@@ -341,9 +341,10 @@ impl Run<'_> {
                     });
                 }
                 let want = sorted(&want);
-                let have = match created {
-                    true => Vec::new(),
-                    false => sorted(&self.tx.role_permissions(&self.tenant.id, &old.id).await?),
+                let have = if created {
+                    Vec::new()
+                } else {
+                    sorted(&self.tx.role_permissions(&self.tenant.id, &old.id).await?)
                 };
                 if want != have {
                     self.tx
@@ -358,9 +359,10 @@ impl Run<'_> {
                     want.push(self.role_id(name).await?);
                 }
                 let want = sorted(&want);
-                let have = match created {
-                    true => Vec::new(),
-                    false => sorted(&self.tx.role_inherits(&self.tenant.id, &old.id).await?),
+                let have = if created {
+                    Vec::new()
+                } else {
+                    sorted(&self.tx.role_inherits(&self.tenant.id, &old.id).await?)
                 };
                 if want != have {
                     self.tx

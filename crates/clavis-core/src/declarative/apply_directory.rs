@@ -69,9 +69,10 @@ impl Run<'_> {
                     None => (self.create_user(ui, u).await?, true, false),
                 };
             self.users.insert(u.email.clone(), id.clone());
-            let have = match created {
-                true => Vec::new(),
-                false => self.tx.user_roles(&self.tenant.id, &id).await?,
+            let have = if created {
+                Vec::new()
+            } else {
+                self.tx.user_roles(&self.tenant.id, &id).await?
             };
             for name in &u.roles {
                 let role = self.role_id(name).await?;
@@ -160,13 +161,12 @@ impl Run<'_> {
                 if m.roles.is_empty() {
                     continue;
                 }
-                let have = match was_member {
-                    true => {
-                        self.tx
-                            .member_roles(&self.tenant.id, &org.id, &user)
-                            .await?
-                    }
-                    false => Vec::new(),
+                let have = if was_member {
+                    self.tx
+                        .member_roles(&self.tenant.id, &org.id, &user)
+                        .await?
+                } else {
+                    Vec::new()
                 };
                 for name in &m.roles {
                     let role = self.role_id(name).await?;
@@ -266,14 +266,13 @@ impl Run<'_> {
             }
         };
         if !d.members.is_empty() {
-            let have: HashSet<UserId> = match created {
-                true => HashSet::new(),
-                false => {
-                    let (tx, tid) = (&mut *self.tx, &self.tenant.id);
-                    all_pages!(|page| tx.team_member_list(tid, &team.id, page))
-                        .into_iter()
-                        .collect()
-                }
+            let have: HashSet<UserId> = if created {
+                HashSet::new()
+            } else {
+                let (tx, tid) = (&mut *self.tx, &self.tenant.id);
+                all_pages!(|page| tx.team_member_list(tid, &team.id, page))
+                    .into_iter()
+                    .collect()
             };
             for e in &d.members {
                 let user = self.user_id(e).await?;
@@ -286,9 +285,10 @@ impl Run<'_> {
             }
         }
         if !d.roles.is_empty() {
-            let have = match created {
-                true => Vec::new(),
-                false => self.tx.team_roles(&self.tenant.id, &team.id).await?,
+            let have = if created {
+                Vec::new()
+            } else {
+                self.tx.team_roles(&self.tenant.id, &team.id).await?
             };
             for name in &d.roles {
                 let role = self.role_id(name).await?;

@@ -246,7 +246,8 @@ impl Core {
             return Err(err(
                 &p.at("users", ui),
                 format!(
-                    "new users get an identity on the `{DEFAULT_CONNECTION}` connection, which tenant `{}` does not have",
+                    "new users get an identity on the `{DEFAULT_CONNECTION}` connection, \
+                     which tenant `{}` does not have",
                     t.slug
                 ),
             ));
@@ -353,7 +354,11 @@ fn resolve_apps(
                     return Err(src
                         .error(
                             &pa.key("name"),
-                            format!("several applications of tenant `{}` are named `{}`; add the `client_id` of the one to manage", t.slug, a.name),
+                            format!(
+                                "several applications of tenant `{}` are named `{}`; \
+                                 add the `client_id` of the one to manage",
+                                t.slug, a.name
+                            ),
                         )
                         .into());
                 }

@@ -29,7 +29,12 @@
 //! * `password` / `password_hash` are only used when a user is created; an existing
 //!   user's credentials are never touched. A confidential application (`web`, `m2m`) gets
 //!   a client secret when created, returned once in [`ApplyReport::secrets`] and stored
-//!   only as a keyed digest.
+//!   only as a keyed digest. An application switched between a public and a confidential
+//!   type gets (or loses) its secret, and the auth method and grant types the file leaves
+//!   out follow the new type's defaults.
+//! * A tenant's `signing_alg` applies to keys generated from then on (the next rotation).
+//! * Export leaves out users without an email address (they have no key) and sorts every
+//!   list by its key, so equal configurations export to equal files.
 //!
 //! Must not: write anything before the whole document has been checked, or write secret
 //! material (password hashes, client secrets) into an export.

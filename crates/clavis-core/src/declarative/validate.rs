@@ -247,7 +247,11 @@ impl V<'_> {
                 None if !names.insert(&a.name) => {
                     return Err(self.err(
                         &pa.key("name"),
-                        format!("application `{}` is listed twice; give each a `client_id` to keep both", a.name),
+                        format!(
+                            "application `{}` is listed twice; \
+                             give each a `client_id` to keep both",
+                            a.name
+                        ),
                     ));
                 }
                 _ => {}
@@ -281,7 +285,11 @@ impl V<'_> {
                 if g == "client_credentials" && !a.app_type.is_confidential() {
                     return Err(self.err(
                         &p.at("grant_types", i),
-                        format!("a `{}` application cannot hold a client secret, so it cannot use client_credentials", a.app_type),
+                        format!(
+                            "a `{}` application cannot hold a client secret, \
+                             so it cannot use client_credentials",
+                            a.app_type
+                        ),
                     ));
                 }
             }
@@ -300,7 +308,8 @@ impl V<'_> {
             if a.app_type.is_confidential() == (m == "none") {
                 let why = if m == "none" {
                     format!(
-                        "a `{}` application is confidential and must authenticate (client_secret_basic or client_secret_post)",
+                        "a `{}` application is confidential and must authenticate \
+                         (client_secret_basic or client_secret_post)",
                         a.app_type
                     )
                 } else {

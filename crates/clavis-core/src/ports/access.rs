@@ -20,14 +20,23 @@ pub trait ApiRepo: Send {
     /// Inserts the Api and its permissions.
     async fn api_insert(&mut self, api: &Api) -> StoreResult<()>;
     async fn api_get(&mut self, t: &TenantId, id: &ApiId) -> StoreResult<Option<Api>>;
-    async fn api_get_by_identifier(&mut self, t: &TenantId, identifier: &str) -> StoreResult<Option<Api>>;
+    async fn api_get_by_identifier(
+        &mut self,
+        t: &TenantId,
+        identifier: &str,
+    ) -> StoreResult<Option<Api>>;
     async fn api_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Api>>;
     /// Updates the Api's settings (not its permissions).
     async fn api_update(&mut self, api: &Api) -> StoreResult<bool>;
     async fn api_delete(&mut self, t: &TenantId, id: &ApiId) -> StoreResult<bool>;
     /// Replace the Api's permissions. Fails with a conflict if a role still holds a
     /// permission being removed.
-    async fn api_permissions_set(&mut self, t: &TenantId, api: &ApiId, perms: &[Permission]) -> StoreResult<()>;
+    async fn api_permissions_set(
+        &mut self,
+        t: &TenantId,
+        api: &ApiId,
+        perms: &[Permission],
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -39,20 +48,74 @@ pub trait RoleRepo: Send {
     async fn role_update(&mut self, role: &Role) -> StoreResult<bool>;
     async fn role_delete(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<bool>;
     /// Replace the role's permissions (each must exist on its Api).
-    async fn role_permissions_set(&mut self, t: &TenantId, role: &RoleId, perms: &[RolePermission]) -> StoreResult<()>;
-    async fn role_permissions(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RolePermission>>;
+    async fn role_permissions_set(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+        perms: &[RolePermission],
+    ) -> StoreResult<()>;
+    async fn role_permissions(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+    ) -> StoreResult<Vec<RolePermission>>;
     /// Replace the roles this role inherits. Cycle checks belong to the service.
-    async fn role_inherits_set(&mut self, t: &TenantId, role: &RoleId, parents: &[RoleId]) -> StoreResult<()>;
+    async fn role_inherits_set(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+        parents: &[RoleId],
+    ) -> StoreResult<()>;
     async fn role_inherits(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RoleId>>;
     /// Tenant-wide assignment.
-    async fn user_role_add(&mut self, t: &TenantId, user: &UserId, role: &RoleId, at: Timestamp) -> StoreResult<bool>;
-    async fn user_role_remove(&mut self, t: &TenantId, user: &UserId, role: &RoleId) -> StoreResult<bool>;
+    async fn user_role_add(
+        &mut self,
+        t: &TenantId,
+        user: &UserId,
+        role: &RoleId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn user_role_remove(
+        &mut self,
+        t: &TenantId,
+        user: &UserId,
+        role: &RoleId,
+    ) -> StoreResult<bool>;
     async fn user_roles(&mut self, t: &TenantId, user: &UserId) -> StoreResult<Vec<RoleId>>;
     /// Assignment inside one organization (the user must be a member).
-    async fn member_role_add(&mut self, t: &TenantId, org: &OrgId, user: &UserId, role: &RoleId, at: Timestamp) -> StoreResult<bool>;
-    async fn member_role_remove(&mut self, t: &TenantId, org: &OrgId, user: &UserId, role: &RoleId) -> StoreResult<bool>;
-    async fn member_roles(&mut self, t: &TenantId, org: &OrgId, user: &UserId) -> StoreResult<Vec<RoleId>>;
-    async fn team_role_add(&mut self, t: &TenantId, team: &TeamId, role: &RoleId, at: Timestamp) -> StoreResult<bool>;
-    async fn team_role_remove(&mut self, t: &TenantId, team: &TeamId, role: &RoleId) -> StoreResult<bool>;
+    async fn member_role_add(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+        role: &RoleId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn member_role_remove(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+        role: &RoleId,
+    ) -> StoreResult<bool>;
+    async fn member_roles(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+    ) -> StoreResult<Vec<RoleId>>;
+    async fn team_role_add(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        role: &RoleId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn team_role_remove(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        role: &RoleId,
+    ) -> StoreResult<bool>;
     async fn team_roles(&mut self, t: &TenantId, team: &TeamId) -> StoreResult<Vec<RoleId>>;
 }

@@ -22,14 +22,34 @@ pub trait TenantRepo: Send {
 pub trait OrgRepo: Send {
     async fn org_insert(&mut self, org: &Organization) -> StoreResult<()>;
     async fn org_get(&mut self, t: &TenantId, id: &OrgId) -> StoreResult<Option<Organization>>;
-    async fn org_get_by_slug(&mut self, t: &TenantId, slug: &Slug) -> StoreResult<Option<Organization>>;
+    async fn org_get_by_slug(
+        &mut self,
+        t: &TenantId,
+        slug: &Slug,
+    ) -> StoreResult<Option<Organization>>;
     async fn org_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Organization>>;
     async fn org_update(&mut self, org: &Organization) -> StoreResult<bool>;
     async fn org_delete(&mut self, t: &TenantId, id: &OrgId) -> StoreResult<bool>;
     /// Add a member; false if already a member.
-    async fn member_add(&mut self, t: &TenantId, org: &OrgId, user: &UserId, at: Timestamp) -> StoreResult<bool>;
-    async fn member_remove(&mut self, t: &TenantId, org: &OrgId, user: &UserId) -> StoreResult<bool>;
-    async fn member_list(&mut self, t: &TenantId, org: &OrgId, page: Page) -> StoreResult<Vec<UserId>>;
+    async fn member_add(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn member_remove(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+    ) -> StoreResult<bool>;
+    async fn member_list(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        page: Page,
+    ) -> StoreResult<Vec<UserId>>;
     async fn member_count(&mut self, t: &TenantId, org: &OrgId) -> StoreResult<i64>;
     /// Organizations the user belongs to.
     async fn member_orgs(&mut self, t: &TenantId, user: &UserId) -> StoreResult<Vec<OrgId>>;
@@ -39,14 +59,35 @@ pub trait OrgRepo: Send {
 pub trait TeamRepo: Send {
     async fn team_insert(&mut self, team: &Team) -> StoreResult<()>;
     async fn team_get(&mut self, t: &TenantId, id: &TeamId) -> StoreResult<Option<Team>>;
-    async fn team_get_by_slug(&mut self, t: &TenantId, org: &OrgId, slug: &Slug) -> StoreResult<Option<Team>>;
+    async fn team_get_by_slug(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        slug: &Slug,
+    ) -> StoreResult<Option<Team>>;
     async fn team_list(&mut self, t: &TenantId, org: &OrgId, page: Page) -> StoreResult<Vec<Team>>;
     async fn team_update(&mut self, team: &Team) -> StoreResult<bool>;
     async fn team_delete(&mut self, t: &TenantId, id: &TeamId) -> StoreResult<bool>;
     /// The user must be a member of the team's organization (enforced by the schema).
-    async fn team_member_add(&mut self, t: &TenantId, team: &TeamId, user: &UserId, at: Timestamp) -> StoreResult<bool>;
-    async fn team_member_remove(&mut self, t: &TenantId, team: &TeamId, user: &UserId) -> StoreResult<bool>;
-    async fn team_member_list(&mut self, t: &TenantId, team: &TeamId, page: Page) -> StoreResult<Vec<UserId>>;
+    async fn team_member_add(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn team_member_remove(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        user: &UserId,
+    ) -> StoreResult<bool>;
+    async fn team_member_list(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        page: Page,
+    ) -> StoreResult<Vec<UserId>>;
 }
 
 #[async_trait]
@@ -55,24 +96,49 @@ pub trait UserRepo: Send {
     /// Soft-deleted users are returned too; callers check `deleted_at`.
     async fn user_get(&mut self, t: &TenantId, id: &UserId) -> StoreResult<Option<User>>;
     /// Only users that are not soft-deleted.
-    async fn user_get_by_email(&mut self, t: &TenantId, email: &Email) -> StoreResult<Option<User>>;
+    async fn user_get_by_email(&mut self, t: &TenantId, email: &Email)
+    -> StoreResult<Option<User>>;
     /// Users that are not soft-deleted, oldest first.
     async fn user_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<User>>;
     async fn user_update(&mut self, user: &User) -> StoreResult<bool>;
-    async fn user_soft_delete(&mut self, t: &TenantId, id: &UserId, at: Timestamp) -> StoreResult<bool>;
+    async fn user_soft_delete(
+        &mut self,
+        t: &TenantId,
+        id: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Set (or replace) the user's password hash (a PHC/bcrypt string, never a password).
-    async fn password_set(&mut self, t: &TenantId, user: &UserId, hash: &str, at: Timestamp) -> StoreResult<()>;
+    async fn password_set(
+        &mut self,
+        t: &TenantId,
+        user: &UserId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     async fn password_get(&mut self, t: &TenantId, user: &UserId) -> StoreResult<Option<String>>;
     async fn identity_insert(&mut self, identity: &Identity) -> StoreResult<()>;
     async fn identity_list(&mut self, t: &TenantId, user: &UserId) -> StoreResult<Vec<Identity>>;
-    async fn identity_delete(&mut self, t: &TenantId, connection: &ConnectionId, subject: &str) -> StoreResult<bool>;
+    async fn identity_delete(
+        &mut self,
+        t: &TenantId,
+        connection: &ConnectionId,
+        subject: &str,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
 pub trait ConnectionRepo: Send {
     async fn connection_insert(&mut self, c: &Connection) -> StoreResult<()>;
-    async fn connection_get(&mut self, t: &TenantId, id: &ConnectionId) -> StoreResult<Option<Connection>>;
-    async fn connection_get_by_name(&mut self, t: &TenantId, name: &str) -> StoreResult<Option<Connection>>;
+    async fn connection_get(
+        &mut self,
+        t: &TenantId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<Connection>>;
+    async fn connection_get_by_name(
+        &mut self,
+        t: &TenantId,
+        name: &str,
+    ) -> StoreResult<Option<Connection>>;
     async fn connection_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Connection>>;
     async fn connection_update(&mut self, c: &Connection) -> StoreResult<bool>;
     async fn connection_delete(&mut self, t: &TenantId, id: &ConnectionId) -> StoreResult<bool>;

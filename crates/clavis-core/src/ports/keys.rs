@@ -20,9 +20,15 @@ pub trait KeyRepo: Send {
 #[async_trait]
 pub trait AdminRepo: Send {
     /// Replace any unused bootstrap token with this one (stored as a digest).
-    async fn bootstrap_token_replace(&mut self, digest: &[u8], created_at: Timestamp, expires_at: Timestamp) -> StoreResult<()>;
+    async fn bootstrap_token_replace(
+        &mut self,
+        digest: &[u8],
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
     /// Consume the token if it exists, is unused and unexpired; true when consumed.
-    async fn bootstrap_token_consume(&mut self, digest: &[u8], now: Timestamp) -> StoreResult<bool>;
+    async fn bootstrap_token_consume(&mut self, digest: &[u8], now: Timestamp)
+    -> StoreResult<bool>;
     /// True when the token exists, is unused and unexpired (does not consume it).
     async fn bootstrap_token_valid(&mut self, digest: &[u8], now: Timestamp) -> StoreResult<bool>;
     async fn admin_add(&mut self, t: &TenantId, user: &UserId, at: Timestamp) -> StoreResult<()>;

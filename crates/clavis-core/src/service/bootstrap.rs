@@ -63,14 +63,25 @@ impl Core {
     }
 
     /// Consume the token and create the first administrator in the `default` tenant.
-    pub async fn complete_bootstrap(&self, token: &str, admin: BootstrapAdmin) -> Result<User, CoreError> {
+    pub async fn complete_bootstrap(
+        &self,
+        token: &str,
+        admin: BootstrapAdmin,
+    ) -> Result<User, CoreError> {
         if admin.password.chars().count() < 12 {
-            return Err(CoreError::invalid("password", "must be at least 12 characters"));
+            return Err(CoreError::invalid(
+                "password",
+                "must be at least 12 characters",
+            ));
         }
         let hash = hash_password(&admin.password, &*self.rng)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if !tx.bootstrap_token_consume(&sha256(token.as_bytes()), now).await? || tx.admin_exists().await? {
+        if !tx
+            .bootstrap_token_consume(&sha256(token.as_bytes()), now)
+            .await?
+            || tx.admin_exists().await?
+        {
             return Err(CoreError::invalid(
                 "token",
                 "this bootstrap link has been used or has expired; restart Clavis to print a new one",

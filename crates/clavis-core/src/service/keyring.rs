@@ -47,7 +47,11 @@ impl Keyring {
     }
 
     /// The tenant's data key, unwrapped once and cached.
-    pub async fn data_key(&self, tx: &mut dyn Tx, tenant: &TenantId) -> Result<Arc<DataKey>, CoreError> {
+    pub async fn data_key(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &TenantId,
+    ) -> Result<Arc<DataKey>, CoreError> {
         if let Some(dk) = self.cache.read().ok().and_then(|c| c.get(tenant).cloned()) {
             return Ok(dk);
         }
@@ -55,13 +59,17 @@ impl Keyring {
             .tenant_wrapped_key(tenant)
             .await?
             .ok_or(CoreError::NotFound("tenant"))?;
-        let dk = Arc::new(self.master.unwrap(&wrapped, &wrap_aad(tenant)).map_err(|_| {
-            CoreError::Conflict(
+        let dk = Arc::new(
+            self.master
+                .unwrap(&wrapped, &wrap_aad(tenant))
+                .map_err(|_| {
+                    CoreError::Conflict(
                 "the tenant's data key cannot be unwrapped: the master key does not match the one \
                  this database was created with"
                     .to_owned(),
             )
-        })?);
+                })?,
+        );
         if let Ok(mut c) = self.cache.write() {
             c.insert(tenant.clone(), dk.clone());
         }

@@ -45,17 +45,27 @@ impl Core {
     }
 
     /// A new tenant's first keys: one active, one published as next.
-    pub(crate) async fn init_signing_keys(&self, tx: &mut dyn Tx, tenant: &Tenant) -> Result<(), CoreError> {
+    pub(crate) async fn init_signing_keys(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+    ) -> Result<(), CoreError> {
         let alg = tenant.settings.signing_alg;
-        self.new_signing_key(tx, tenant, alg, KeyState::Active).await?;
-        self.new_signing_key(tx, tenant, alg, KeyState::Next).await?;
+        self.new_signing_key(tx, tenant, alg, KeyState::Active)
+            .await?;
+        self.new_signing_key(tx, tenant, alg, KeyState::Next)
+            .await?;
         Ok(())
     }
 
     /// Rotate: the published next key starts signing, the active key retires (kept in the
     /// JWKS until tokens it signed have expired), a new next key is published, and retired
     /// keys past their expiry are removed. Returns the new active key.
-    pub async fn rotate_signing_keys(&self, tx: &mut dyn Tx, tenant: &Tenant) -> Result<SigningKey, CoreError> {
+    pub async fn rotate_signing_keys(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+    ) -> Result<SigningKey, CoreError> {
         let now = self.now();
         let keys = tx.key_list(&tenant.id).await?;
         for k in &keys {
@@ -108,7 +118,11 @@ impl Core {
     }
 
     /// The signer for the tenant's active key.
-    pub async fn active_signer(&self, tx: &mut dyn Tx, tenant: &Tenant) -> Result<Signer, CoreError> {
+    pub async fn active_signer(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+    ) -> Result<Signer, CoreError> {
         let key = tx
             .key_list(&tenant.id)
             .await?

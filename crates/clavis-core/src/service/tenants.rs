@@ -23,7 +23,9 @@ impl Core {
         settings: TenantSettings,
     ) -> Result<Tenant, CoreError> {
         if tx.tenant_get_by_slug(slug).await?.is_some() {
-            return Err(CoreError::Conflict(format!("tenant `{slug}` already exists")));
+            return Err(CoreError::Conflict(format!(
+                "tenant `{slug}` already exists"
+            )));
         }
         let now = self.now();
         let tenant = Tenant {

@@ -1,17 +1,17 @@
 //! PostgreSQL backend: a connection pool shared by several stateless Clavis nodes.
 //! Migrations take an advisory lock so nodes starting together apply them once.
 
-use clavis_core::ports::{SchemaStatus, Store, StoreResult, Tx};
 use clavis_core::StoreError;
+use clavis_core::ports::{SchemaStatus, Store, StoreResult, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Column, Row as _, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::SqlTx;
 use crate::migrate::{self, Dialect};
 use crate::sql::{Conn, Kind, Q, Row, Value, map_err};
-use crate::SqlTx;
 
 /// A Clavis store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -96,7 +96,11 @@ pub(crate) async fn fetch(
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
-    let names: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    let names: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
     rows.iter()
         .map(|r| {
             let mut vals = Vec::with_capacity(names.len());
@@ -121,7 +125,11 @@ fn decode(r: &sqlx::postgres::PgRow, i: usize) -> StoreResult<Value> {
         "BOOL" => r.try_get::<bool, _>(i).map(Value::Bool),
         "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => r.try_get::<String, _>(i).map(Value::Text),
         "BYTEA" => r.try_get::<Vec<u8>, _>(i).map(Value::Bytes),
-        other => return Err(StoreError::Corrupt(format!("unexpected PostgreSQL type {other}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unexpected PostgreSQL type {other}"
+            )));
+        }
     }
     .map_err(map_err)
 }
@@ -141,5 +149,9 @@ pub(crate) async fn exec_script(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     script: &'static str,
 ) -> StoreResult<()> {
-    sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()).map_err(map_err)
+    sqlx::raw_sql(script)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
 }

@@ -48,7 +48,11 @@ impl AppRepo for SqlTx {
     }
     async fn app_get(&mut self, t: &TenantId, id: &ClientId) -> StoreResult<Option<Application>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM applications WHERE tenant_id = $1 AND client_id = $2", t, id))
+            .fetch_opt(q!(
+                "SELECT * FROM applications WHERE tenant_id = $1 AND client_id = $2",
+                t,
+                id
+            ))
             .await?
             .map(|r| app(&r))
             .transpose()
@@ -85,7 +89,11 @@ impl AppRepo for SqlTx {
     async fn app_delete(&mut self, t: &TenantId, id: &ClientId) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM applications WHERE tenant_id = $1 AND client_id = $2", t, id))
+            .exec(q!(
+                "DELETE FROM applications WHERE tenant_id = $1 AND client_id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(n == 1)
     }
@@ -148,19 +156,32 @@ impl ApiRepo for SqlTx {
                 a.created_at, a.updated_at
             ))
             .await?;
-        self.api_permissions_set(&a.tenant_id, &a.id, &a.permissions).await
+        self.api_permissions_set(&a.tenant_id, &a.id, &a.permissions)
+            .await
     }
     async fn api_get(&mut self, t: &TenantId, id: &ApiId) -> StoreResult<Option<Api>> {
         let rows = self
             .conn
-            .fetch(q!("SELECT * FROM apis WHERE tenant_id = $1 AND id = $2", t, id))
+            .fetch(q!(
+                "SELECT * FROM apis WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(self.apis_from(rows).await?.pop())
     }
-    async fn api_get_by_identifier(&mut self, t: &TenantId, identifier: &str) -> StoreResult<Option<Api>> {
+    async fn api_get_by_identifier(
+        &mut self,
+        t: &TenantId,
+        identifier: &str,
+    ) -> StoreResult<Option<Api>> {
         let rows = self
             .conn
-            .fetch(q!("SELECT * FROM apis WHERE tenant_id = $1 AND identifier = $2", t, identifier))
+            .fetch(q!(
+                "SELECT * FROM apis WHERE tenant_id = $1 AND identifier = $2",
+                t,
+                identifier
+            ))
             .await?;
         Ok(self.apis_from(rows).await?.pop())
     }
@@ -170,7 +191,9 @@ impl ApiRepo for SqlTx {
             .conn
             .fetch(q!(
                 "SELECT * FROM apis WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-                t, l, o
+                t,
+                l,
+                o
             ))
             .await?;
         self.apis_from(rows).await
@@ -183,8 +206,17 @@ impl ApiRepo for SqlTx {
                     rbac_enabled = $7, permissions_in_token = $8, allow_offline_access = $9,
                     skip_consent = $10, updated_at = $11
                  WHERE tenant_id = $1 AND id = $2",
-                &a.tenant_id, &a.id, &a.identifier, &a.name, a.signing_alg.as_str(), a.token_lifetime,
-                a.rbac_enabled, a.permissions_in_token, a.allow_offline_access, a.skip_consent, a.updated_at
+                &a.tenant_id,
+                &a.id,
+                &a.identifier,
+                &a.name,
+                a.signing_alg.as_str(),
+                a.token_lifetime,
+                a.rbac_enabled,
+                a.permissions_in_token,
+                a.allow_offline_access,
+                a.skip_consent,
+                a.updated_at
             ))
             .await?;
         Ok(n == 1)
@@ -192,16 +224,29 @@ impl ApiRepo for SqlTx {
     async fn api_delete(&mut self, t: &TenantId, id: &ApiId) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM apis WHERE tenant_id = $1 AND id = $2", t, id))
+            .exec(q!(
+                "DELETE FROM apis WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(n == 1)
     }
-    async fn api_permissions_set(&mut self, t: &TenantId, api: &ApiId, perms: &[Permission]) -> StoreResult<()> {
+    async fn api_permissions_set(
+        &mut self,
+        t: &TenantId,
+        api: &ApiId,
+        perms: &[Permission],
+    ) -> StoreResult<()> {
         // Keep rows that stay (so roles holding them keep them); removed permissions
         // cascade out of every role.
         let existing = self
             .conn
-            .fetch(q!("SELECT value FROM api_permissions WHERE tenant_id = $1 AND api_id = $2", t, api))
+            .fetch(q!(
+                "SELECT value FROM api_permissions WHERE tenant_id = $1 AND api_id = $2",
+                t,
+                api
+            ))
             .await?;
         for row in &existing {
             let value = row.text("value")?;

@@ -102,14 +102,26 @@ impl OrgRepo for SqlTx {
     }
     async fn org_get(&mut self, t: &TenantId, id: &OrgId) -> StoreResult<Option<Organization>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM organizations WHERE tenant_id = $1 AND id = $2", t, id))
+            .fetch_opt(q!(
+                "SELECT * FROM organizations WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?
             .map(|r| org(&r))
             .transpose()
     }
-    async fn org_get_by_slug(&mut self, t: &TenantId, slug: &Slug) -> StoreResult<Option<Organization>> {
+    async fn org_get_by_slug(
+        &mut self,
+        t: &TenantId,
+        slug: &Slug,
+    ) -> StoreResult<Option<Organization>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM organizations WHERE tenant_id = $1 AND slug = $2", t, slug))
+            .fetch_opt(q!(
+                "SELECT * FROM organizations WHERE tenant_id = $1 AND slug = $2",
+                t,
+                slug
+            ))
             .await?
             .map(|r| org(&r))
             .transpose()
@@ -117,7 +129,12 @@ impl OrgRepo for SqlTx {
     async fn org_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Organization>> {
         let (l, o) = page_args(page);
         self.conn
-            .fetch(q!("SELECT * FROM organizations WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3", t, l, o))
+            .fetch(q!(
+                "SELECT * FROM organizations WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                t,
+                l,
+                o
+            ))
             .await?
             .iter()
             .map(org)
@@ -137,11 +154,21 @@ impl OrgRepo for SqlTx {
     async fn org_delete(&mut self, t: &TenantId, id: &OrgId) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM organizations WHERE tenant_id = $1 AND id = $2", t, id))
+            .exec(q!(
+                "DELETE FROM organizations WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(n == 1)
     }
-    async fn member_add(&mut self, t: &TenantId, org: &OrgId, user: &UserId, at: Timestamp) -> StoreResult<bool> {
+    async fn member_add(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -152,17 +179,29 @@ impl OrgRepo for SqlTx {
             .await?;
         Ok(n == 1)
     }
-    async fn member_remove(&mut self, t: &TenantId, org: &OrgId, user: &UserId) -> StoreResult<bool> {
+    async fn member_remove(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
                 "DELETE FROM org_members WHERE tenant_id = $1 AND org_id = $2 AND user_id = $3",
-                t, org, user
+                t,
+                org,
+                user
             ))
             .await?;
         Ok(n == 1)
     }
-    async fn member_list(&mut self, t: &TenantId, org: &OrgId, page: Page) -> StoreResult<Vec<UserId>> {
+    async fn member_list(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        page: Page,
+    ) -> StoreResult<Vec<UserId>> {
         let (l, o) = page_args(page);
         self.conn
             .fetch(q!(
@@ -177,7 +216,11 @@ impl OrgRepo for SqlTx {
     async fn member_count(&mut self, t: &TenantId, org: &OrgId) -> StoreResult<i64> {
         match self
             .conn
-            .fetch_opt(q!("SELECT COUNT(*) AS n FROM org_members WHERE tenant_id = $1 AND org_id = $2", t, org))
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM org_members WHERE tenant_id = $1 AND org_id = $2",
+                t,
+                org
+            ))
             .await?
         {
             Some(r) => r.int("n"),
@@ -225,16 +268,27 @@ impl TeamRepo for SqlTx {
     }
     async fn team_get(&mut self, t: &TenantId, id: &TeamId) -> StoreResult<Option<Team>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM teams WHERE tenant_id = $1 AND id = $2", t, id))
+            .fetch_opt(q!(
+                "SELECT * FROM teams WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?
             .map(|r| team(&r))
             .transpose()
     }
-    async fn team_get_by_slug(&mut self, t: &TenantId, org: &OrgId, slug: &Slug) -> StoreResult<Option<Team>> {
+    async fn team_get_by_slug(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        slug: &Slug,
+    ) -> StoreResult<Option<Team>> {
         self.conn
             .fetch_opt(q!(
                 "SELECT * FROM teams WHERE tenant_id = $1 AND org_id = $2 AND slug = $3",
-                t, org, slug
+                t,
+                org,
+                slug
             ))
             .await?
             .map(|r| team(&r))
@@ -253,24 +307,34 @@ impl TeamRepo for SqlTx {
             .collect()
     }
     async fn team_update(&mut self, tm: &Team) -> StoreResult<bool> {
-        let n = self
-            .conn
-            .exec(q!(
+        let n =
+            self.conn
+                .exec(q!(
                 "UPDATE teams SET slug = $3, display_name = $4, description = $5, updated_at = $6
                  WHERE tenant_id = $1 AND id = $2",
                 &tm.tenant_id, &tm.id, &tm.slug, &tm.display_name, &tm.description, tm.updated_at
             ))
-            .await?;
+                .await?;
         Ok(n == 1)
     }
     async fn team_delete(&mut self, t: &TenantId, id: &TeamId) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM teams WHERE tenant_id = $1 AND id = $2", t, id))
+            .exec(q!(
+                "DELETE FROM teams WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(n == 1)
     }
-    async fn team_member_add(&mut self, t: &TenantId, team: &TeamId, user: &UserId, at: Timestamp) -> StoreResult<bool> {
+    async fn team_member_add(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         // The team's organization comes from the team row; the foreign key to org_members
         // refuses a user who is not a member of that organization.
         let n = self
@@ -279,22 +343,37 @@ impl TeamRepo for SqlTx {
                 "INSERT INTO team_members (tenant_id, team_id, org_id, user_id, created_at)
                  SELECT tenant_id, id, org_id, $3, $4 FROM teams WHERE tenant_id = $1 AND id = $2
                  ON CONFLICT DO NOTHING",
-                t, team, user, at
+                t,
+                team,
+                user,
+                at
             ))
             .await?;
         Ok(n == 1)
     }
-    async fn team_member_remove(&mut self, t: &TenantId, team: &TeamId, user: &UserId) -> StoreResult<bool> {
+    async fn team_member_remove(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        user: &UserId,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
                 "DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2 AND user_id = $3",
-                t, team, user
+                t,
+                team,
+                user
             ))
             .await?;
         Ok(n == 1)
     }
-    async fn team_member_list(&mut self, t: &TenantId, team: &TeamId, page: Page) -> StoreResult<Vec<UserId>> {
+    async fn team_member_list(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        page: Page,
+    ) -> StoreResult<Vec<UserId>> {
         let (l, o) = page_args(page);
         self.conn
             .fetch(q!(

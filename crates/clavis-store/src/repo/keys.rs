@@ -62,7 +62,11 @@ impl KeyRepo for SqlTx {
     async fn key_delete(&mut self, t: &TenantId, kid: &Kid) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM signing_keys WHERE tenant_id = $1 AND kid = $2", t, kid))
+            .exec(q!(
+                "DELETE FROM signing_keys WHERE tenant_id = $1 AND kid = $2",
+                t,
+                kid
+            ))
             .await?;
         Ok(n == 1)
     }
@@ -70,17 +74,30 @@ impl KeyRepo for SqlTx {
 
 #[async_trait]
 impl AdminRepo for SqlTx {
-    async fn bootstrap_token_replace(&mut self, digest: &[u8], created_at: Timestamp, expires_at: Timestamp) -> StoreResult<()> {
-        self.conn.exec(q!("DELETE FROM bootstrap_tokens WHERE used_at IS NULL")).await?;
+    async fn bootstrap_token_replace(
+        &mut self,
+        digest: &[u8],
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.conn
+            .exec(q!("DELETE FROM bootstrap_tokens WHERE used_at IS NULL"))
+            .await?;
         self.conn
             .exec(q!(
                 "INSERT INTO bootstrap_tokens (digest, created_at, expires_at) VALUES ($1, $2, $3)",
-                digest, created_at, expires_at
+                digest,
+                created_at,
+                expires_at
             ))
             .await
             .map(drop)
     }
-    async fn bootstrap_token_consume(&mut self, digest: &[u8], now: Timestamp) -> StoreResult<bool> {
+    async fn bootstrap_token_consume(
+        &mut self,
+        digest: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -110,14 +127,19 @@ impl AdminRepo for SqlTx {
             .map(drop)
     }
     async fn admin_exists(&mut self) -> StoreResult<bool> {
-        Ok(self.conn.fetch_opt(q!("SELECT 1 AS ok FROM admins LIMIT 1")).await?.is_some())
+        Ok(self
+            .conn
+            .fetch_opt(q!("SELECT 1 AS ok FROM admins LIMIT 1"))
+            .await?
+            .is_some())
     }
     async fn admin_is(&mut self, t: &TenantId, u: &UserId) -> StoreResult<bool> {
         Ok(self
             .conn
             .fetch_opt(q!(
                 "SELECT 1 AS ok FROM admins WHERE tenant_id = $1 AND user_id = $2",
-                t, u
+                t,
+                u
             ))
             .await?
             .is_some())

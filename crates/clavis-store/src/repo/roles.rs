@@ -21,7 +21,9 @@ fn role(r: &Row) -> StoreResult<Role> {
 }
 
 fn role_ids(rows: &[Row]) -> StoreResult<Vec<RoleId>> {
-    rows.iter().map(|r| r.parse("role_id", RoleId::parse)).collect()
+    rows.iter()
+        .map(|r| r.parse("role_id", RoleId::parse))
+        .collect()
 }
 
 #[async_trait]
@@ -31,21 +33,34 @@ impl RoleRepo for SqlTx {
             .exec(q!(
                 "INSERT INTO roles (tenant_id, id, name, description, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                &r.tenant_id, &r.id, &r.name, &r.description, r.created_at, r.updated_at
+                &r.tenant_id,
+                &r.id,
+                &r.name,
+                &r.description,
+                r.created_at,
+                r.updated_at
             ))
             .await
             .map(drop)
     }
     async fn role_get(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<Option<Role>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM roles WHERE tenant_id = $1 AND id = $2", t, id))
+            .fetch_opt(q!(
+                "SELECT * FROM roles WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?
             .map(|r| role(&r))
             .transpose()
     }
     async fn role_get_by_name(&mut self, t: &TenantId, name: &str) -> StoreResult<Option<Role>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM roles WHERE tenant_id = $1 AND name = $2", t, name))
+            .fetch_opt(q!(
+                "SELECT * FROM roles WHERE tenant_id = $1 AND name = $2",
+                t,
+                name
+            ))
             .await?
             .map(|r| role(&r))
             .transpose()
@@ -55,7 +70,9 @@ impl RoleRepo for SqlTx {
         self.conn
             .fetch(q!(
                 "SELECT * FROM roles WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-                t, l, o
+                t,
+                l,
+                o
             ))
             .await?
             .iter()
@@ -75,13 +92,26 @@ impl RoleRepo for SqlTx {
     async fn role_delete(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM roles WHERE tenant_id = $1 AND id = $2", t, id))
+            .exec(q!(
+                "DELETE FROM roles WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(n == 1)
     }
-    async fn role_permissions_set(&mut self, t: &TenantId, role: &RoleId, perms: &[RolePermission]) -> StoreResult<()> {
+    async fn role_permissions_set(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+        perms: &[RolePermission],
+    ) -> StoreResult<()> {
         self.conn
-            .exec(q!("DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2", t, role))
+            .exec(q!(
+                "DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2",
+                t,
+                role
+            ))
             .await?;
         for p in perms {
             self.conn
@@ -93,7 +123,11 @@ impl RoleRepo for SqlTx {
         }
         Ok(())
     }
-    async fn role_permissions(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RolePermission>> {
+    async fn role_permissions(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+    ) -> StoreResult<Vec<RolePermission>> {
         self.conn
             .fetch(q!(
                 "SELECT api_id, permission FROM role_permissions WHERE tenant_id = $1 AND role_id = $2
@@ -110,15 +144,26 @@ impl RoleRepo for SqlTx {
             })
             .collect()
     }
-    async fn role_inherits_set(&mut self, t: &TenantId, role: &RoleId, parents: &[RoleId]) -> StoreResult<()> {
+    async fn role_inherits_set(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+        parents: &[RoleId],
+    ) -> StoreResult<()> {
         self.conn
-            .exec(q!("DELETE FROM role_inherits WHERE tenant_id = $1 AND role_id = $2", t, role))
+            .exec(q!(
+                "DELETE FROM role_inherits WHERE tenant_id = $1 AND role_id = $2",
+                t,
+                role
+            ))
             .await?;
         for p in parents {
             self.conn
                 .exec(q!(
                     "INSERT INTO role_inherits (tenant_id, role_id, parent_id) VALUES ($1, $2, $3)",
-                    t, role, p
+                    t,
+                    role,
+                    p
                 ))
                 .await?;
         }
@@ -135,7 +180,13 @@ impl RoleRepo for SqlTx {
             .map(|r| r.parse("parent_id", RoleId::parse))
             .collect()
     }
-    async fn user_role_add(&mut self, t: &TenantId, u: &UserId, role: &RoleId, at: Timestamp) -> StoreResult<bool> {
+    async fn user_role_add(
+        &mut self,
+        t: &TenantId,
+        u: &UserId,
+        role: &RoleId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -146,12 +197,19 @@ impl RoleRepo for SqlTx {
             .await?;
         Ok(n == 1)
     }
-    async fn user_role_remove(&mut self, t: &TenantId, u: &UserId, role: &RoleId) -> StoreResult<bool> {
+    async fn user_role_remove(
+        &mut self,
+        t: &TenantId,
+        u: &UserId,
+        role: &RoleId,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
                 "DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2 AND role_id = $3",
-                t, u, role
+                t,
+                u,
+                role
             ))
             .await?;
         Ok(n == 1)
@@ -166,7 +224,14 @@ impl RoleRepo for SqlTx {
             .await?;
         role_ids(&rows)
     }
-    async fn member_role_add(&mut self, t: &TenantId, org: &OrgId, u: &UserId, role: &RoleId, at: Timestamp) -> StoreResult<bool> {
+    async fn member_role_add(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        u: &UserId,
+        role: &RoleId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -177,7 +242,13 @@ impl RoleRepo for SqlTx {
             .await?;
         Ok(n == 1)
     }
-    async fn member_role_remove(&mut self, t: &TenantId, org: &OrgId, u: &UserId, role: &RoleId) -> StoreResult<bool> {
+    async fn member_role_remove(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        u: &UserId,
+        role: &RoleId,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -187,7 +258,12 @@ impl RoleRepo for SqlTx {
             .await?;
         Ok(n == 1)
     }
-    async fn member_roles(&mut self, t: &TenantId, org: &OrgId, u: &UserId) -> StoreResult<Vec<RoleId>> {
+    async fn member_roles(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        u: &UserId,
+    ) -> StoreResult<Vec<RoleId>> {
         let rows = self
             .conn
             .fetch(q!(
@@ -197,7 +273,13 @@ impl RoleRepo for SqlTx {
             .await?;
         role_ids(&rows)
     }
-    async fn team_role_add(&mut self, t: &TenantId, team: &TeamId, role: &RoleId, at: Timestamp) -> StoreResult<bool> {
+    async fn team_role_add(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        role: &RoleId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -208,12 +290,19 @@ impl RoleRepo for SqlTx {
             .await?;
         Ok(n == 1)
     }
-    async fn team_role_remove(&mut self, t: &TenantId, team: &TeamId, role: &RoleId) -> StoreResult<bool> {
+    async fn team_role_remove(
+        &mut self,
+        t: &TenantId,
+        team: &TeamId,
+        role: &RoleId,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
                 "DELETE FROM team_roles WHERE tenant_id = $1 AND team_id = $2 AND role_id = $3",
-                t, team, role
+                t,
+                team,
+                role
             ))
             .await?;
         Ok(n == 1)

@@ -43,16 +43,25 @@ impl UserRepo for SqlTx {
     }
     async fn user_get(&mut self, t: &TenantId, id: &UserId) -> StoreResult<Option<User>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM users WHERE tenant_id = $1 AND id = $2", t, id))
+            .fetch_opt(q!(
+                "SELECT * FROM users WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?
             .map(|r| user(&r))
             .transpose()
     }
-    async fn user_get_by_email(&mut self, t: &TenantId, email: &Email) -> StoreResult<Option<User>> {
+    async fn user_get_by_email(
+        &mut self,
+        t: &TenantId,
+        email: &Email,
+    ) -> StoreResult<Option<User>> {
         self.conn
             .fetch_opt(q!(
                 "SELECT * FROM users WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL",
-                t, email
+                t,
+                email
             ))
             .await?
             .map(|r| user(&r))
@@ -83,18 +92,31 @@ impl UserRepo for SqlTx {
             .await?;
         Ok(n == 1)
     }
-    async fn user_soft_delete(&mut self, t: &TenantId, id: &UserId, at: Timestamp) -> StoreResult<bool> {
+    async fn user_soft_delete(
+        &mut self,
+        t: &TenantId,
+        id: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
                 "UPDATE users SET deleted_at = $3, updated_at = $3
                  WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                t, id, at
+                t,
+                id,
+                at
             ))
             .await?;
         Ok(n == 1)
     }
-    async fn password_set(&mut self, t: &TenantId, u: &UserId, hash: &str, at: Timestamp) -> StoreResult<()> {
+    async fn password_set(
+        &mut self,
+        t: &TenantId,
+        u: &UserId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         self.conn
             .exec(q!(
                 "INSERT INTO user_passwords (tenant_id, user_id, hash, updated_at) VALUES ($1, $2, $3, $4)
@@ -108,7 +130,8 @@ impl UserRepo for SqlTx {
         self.conn
             .fetch_opt(q!(
                 "SELECT hash FROM user_passwords WHERE tenant_id = $1 AND user_id = $2",
-                t, u
+                t,
+                u
             ))
             .await?
             .map(|r| r.text("hash"))
@@ -144,7 +167,12 @@ impl UserRepo for SqlTx {
             })
             .collect()
     }
-    async fn identity_delete(&mut self, t: &TenantId, c: &ConnectionId, subject: &str) -> StoreResult<bool> {
+    async fn identity_delete(
+        &mut self,
+        t: &TenantId,
+        c: &ConnectionId,
+        subject: &str,
+    ) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
@@ -180,16 +208,32 @@ impl ConnectionRepo for SqlTx {
             .await
             .map(drop)
     }
-    async fn connection_get(&mut self, t: &TenantId, id: &ConnectionId) -> StoreResult<Option<Connection>> {
+    async fn connection_get(
+        &mut self,
+        t: &TenantId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<Connection>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM connections WHERE tenant_id = $1 AND id = $2", t, id))
+            .fetch_opt(q!(
+                "SELECT * FROM connections WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?
             .map(|r| connection(&r))
             .transpose()
     }
-    async fn connection_get_by_name(&mut self, t: &TenantId, name: &str) -> StoreResult<Option<Connection>> {
+    async fn connection_get_by_name(
+        &mut self,
+        t: &TenantId,
+        name: &str,
+    ) -> StoreResult<Option<Connection>> {
         self.conn
-            .fetch_opt(q!("SELECT * FROM connections WHERE tenant_id = $1 AND name = $2", t, name))
+            .fetch_opt(q!(
+                "SELECT * FROM connections WHERE tenant_id = $1 AND name = $2",
+                t,
+                name
+            ))
             .await?
             .map(|r| connection(&r))
             .transpose()
@@ -199,7 +243,9 @@ impl ConnectionRepo for SqlTx {
         self.conn
             .fetch(q!(
                 "SELECT * FROM connections WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-                t, l, o
+                t,
+                l,
+                o
             ))
             .await?
             .iter()
@@ -219,7 +265,11 @@ impl ConnectionRepo for SqlTx {
     async fn connection_delete(&mut self, t: &TenantId, id: &ConnectionId) -> StoreResult<bool> {
         let n = self
             .conn
-            .exec(q!("DELETE FROM connections WHERE tenant_id = $1 AND id = $2", t, id))
+            .exec(q!(
+                "DELETE FROM connections WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
             .await?;
         Ok(n == 1)
     }

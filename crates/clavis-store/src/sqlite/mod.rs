@@ -2,8 +2,8 @@
 //! `BEGIN IMMEDIATE`, so they never fail with SQLITE_BUSY mid-transaction) and a small
 //! pool of readers.
 
-use clavis_core::ports::{SchemaStatus, Store, StoreResult, Tx};
 use clavis_core::StoreError;
+use clavis_core::ports::{SchemaStatus, Store, StoreResult, Tx};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -12,9 +12,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::SqlTx;
 use crate::migrate::{self, Dialect};
 use crate::sql::{Conn, Q, Row, Value, map_err};
-use crate::SqlTx;
 
 /// A Clavis store on a SQLite file.
 #[derive(Debug, Clone)]
@@ -54,7 +54,11 @@ impl SqliteStore {
 
     /// Apply pending migrations (refusing a database from a newer Clavis).
     pub async fn migrate(&self, now: clavis_types::Timestamp) -> StoreResult<SchemaStatus> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         migrate::run(Conn::sqlite(tx), Dialect::Sqlite, now).await
     }
 
@@ -62,13 +66,24 @@ impl SqliteStore {
     pub async fn integrity_check(&self) -> StoreResult<()> {
         let mut conn = Conn::sqlite(self.writer.begin().await.map_err(map_err)?);
         let rows = conn.fetch(crate::sql::q!("PRAGMA integrity_check")).await?;
-        let verdict: Vec<String> = rows.iter().filter_map(|r| r.text("integrity_check").ok()).collect();
+        let verdict: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.text("integrity_check").ok())
+            .collect();
         if verdict != ["ok"] {
-            return Err(StoreError::Corrupt(format!("integrity_check: {}", verdict.join("; "))));
+            return Err(StoreError::Corrupt(format!(
+                "integrity_check: {}",
+                verdict.join("; ")
+            )));
         }
-        let fk = conn.fetch(crate::sql::q!("PRAGMA foreign_key_check")).await?;
+        let fk = conn
+            .fetch(crate::sql::q!("PRAGMA foreign_key_check"))
+            .await?;
         if !fk.is_empty() {
-            return Err(StoreError::Corrupt(format!("{} foreign key violations", fk.len())));
+            return Err(StoreError::Corrupt(format!(
+                "{} foreign key violations",
+                fk.len()
+            )));
         }
         Ok(())
     }
@@ -77,7 +92,11 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         Ok(Box::new(SqlTx::new(Conn::sqlite(tx))))
     }
     async fn read(&self) -> StoreResult<Box<dyn Tx>> {
@@ -93,7 +112,9 @@ impl Store for SqliteStore {
     }
     async fn close(&self) {
         if let Ok(mut c) = self.writer.acquire().await {
-            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *c).await;
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *c)
+                .await;
         }
         self.readers.close().await;
         self.writer.close().await;
@@ -127,7 +148,11 @@ pub(crate) async fn fetch(
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
-    let names: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    let names: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
     rows.iter()
         .map(|r| {
             let mut vals = Vec::with_capacity(names.len());
@@ -149,7 +174,11 @@ fn decode(r: &sqlx::sqlite::SqliteRow, i: usize) -> StoreResult<Value> {
         "INTEGER" | "BOOLEAN" | "NUMERIC" => r.try_get::<i64, _>(i).map(Value::Int),
         "TEXT" => r.try_get::<String, _>(i).map(Value::Text),
         "BLOB" => r.try_get::<Vec<u8>, _>(i).map(Value::Bytes),
-        other => return Err(StoreError::Corrupt(format!("unexpected SQLite type {other}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unexpected SQLite type {other}"
+            )));
+        }
     }
     .map_err(map_err)
 }
@@ -170,5 +199,9 @@ pub(crate) async fn exec_script(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     script: &'static str,
 ) -> StoreResult<()> {
-    sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()).map_err(map_err)
+    sqlx::raw_sql(script)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
 }

@@ -11,11 +11,21 @@ use clavis_types::*;
 pub async fn two_tenants(core: &Core) -> (Tenant, Tenant) {
     let mut tx = core.store.begin().await.unwrap();
     let a = core
-        .create_tenant(&mut *tx, &Slug::parse("tenant-a").unwrap(), "A", TenantSettings::default())
+        .create_tenant(
+            &mut *tx,
+            &Slug::parse("tenant-a").unwrap(),
+            "A",
+            TenantSettings::default(),
+        )
         .await
         .unwrap();
     let b = core
-        .create_tenant(&mut *tx, &Slug::parse("tenant-b").unwrap(), "B", TenantSettings::default())
+        .create_tenant(
+            &mut *tx,
+            &Slug::parse("tenant-b").unwrap(),
+            "B",
+            TenantSettings::default(),
+        )
         .await
         .unwrap();
     tx.commit().await.unwrap();
