@@ -160,6 +160,17 @@ impl Config {
     }
 }
 
+/// What a key expects, for error messages.
+fn expected(key: &str) -> &'static str {
+    match key {
+        "listen" => "; expected HOST:PORT such as 127.0.0.1:8080",
+        "data_dir" | "master_key_file" => "; expected a path",
+        "log_format" => "; expected `json` or `pretty`",
+        "log_level" => "; expected a filter such as `info` or `clavis=debug`",
+        _ => "",
+    }
+}
+
 /// Each of figment's errors as "key `listen`: <what is wrong> (from <source>)".
 fn describe(e: &figment::Error) -> String {
     e.clone()
@@ -182,10 +193,11 @@ fn describe(e: &figment::Error) -> String {
                     }
                 })
                 .unwrap_or_default();
-            if err.path.is_empty() {
+            let key = err.path.join(".");
+            if key.is_empty() {
                 format!("{}{origin}", err.kind)
             } else {
-                format!("key `{}`: {}{origin}", err.path.join("."), err.kind)
+                format!("key `{key}`: {}{origin}{}", err.kind, expected(&key))
             }
         })
         .collect::<Vec<_>>()

@@ -39,10 +39,7 @@ pub enum ServerError {
 
 /// Open the database named in the configuration, migrate it, and build `Core`.
 pub async fn open_core(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::Io {
-        what: format!("cannot create data directory {}", cfg.data_dir.display()),
-        source,
-    })?;
+    create_data_dir(&cfg.data_dir)?;
     let rng = Arc::new(SystemRng::new());
     let master = master_key::load_or_create(cfg, &*rng)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -50,6 +47,22 @@ pub async fn open_core(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), S
     let status = store.migrate(clock.now()).await?;
     let core = Core::new(store.clone().into_store(), clock, rng, master);
     Ok((core, store, status))
+}
+
+/// Create the data directory (mode 0700 when Clavis creates it: it holds the master key
+/// and, by default, the database).
+fn create_data_dir(dir: &std::path::Path) -> Result<(), ServerError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| ServerError::Io {
+        what: format!("cannot create data directory {}", dir.display()),
+        source,
+    })
 }
 
 /// A built server, listening but not yet serving.
