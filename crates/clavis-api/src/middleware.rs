@@ -29,7 +29,12 @@ pub(crate) async fn observe(State(ctx): State<ApiContext>, req: Request, next: N
         .get(REQUEST_ID)
         .and_then(acceptable_request_id)
         .unwrap_or_else(|| clavis_types::random_base32(&*ctx.core.rng, 20));
-    let method = req.method().as_str().to_owned();
+    // Bounded label set: an arbitrary method must not create a new metrics series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use clavis_core::service::JWKS_MAX_AGE_SECS;
+
 use crate::{ApiContext, ApiError};
 
 pub(crate) fn routes() -> Router<ApiContext> {
@@ -20,5 +22,6 @@ async fn jwks(
 ) -> Result<Response, ApiError> {
     let tenant = ctx.core.tenant_by_slug(&tenant).await?;
     let set = ctx.core.jwks(&tenant).await?;
-    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(set)).into_response())
+    let cache = format!("public, max-age={JWKS_MAX_AGE_SECS}");
+    Ok(([(header::CACHE_CONTROL, cache)], Json(set)).into_response())
 }

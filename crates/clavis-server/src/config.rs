@@ -15,8 +15,9 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Everything `clavis serve` can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything `clavis serve` can be told. `Debug` redacts the master key and any password
+/// in the database URL.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Directory for the SQLite file and the generated master key.
@@ -34,6 +35,38 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `clavis=debug,sqlx=warn`.
     pub log_level: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "**redacted**"),
+            )
+            .field("master_key_file", &self.master_key_file)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .finish()
+    }
+}
+
+/// A URL with its password replaced by `**redacted**`.
+pub fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("**redacted**"));
+            parsed.to_string()
+        }
+        _ => u.to_owned(),
+    }
 }
 
 impl Default for Config {
@@ -127,10 +160,10 @@ impl Config {
                 });
             }
         }
-        if self.log_level.trim().is_empty() {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(ConfigError::Invalid {
                 key: "log_level",
-                reason: "expected a filter such as `info`".to_owned(),
+                reason: format!("expected a filter such as `info` or `clavis=debug` ({e})"),
             });
         }
         Ok(())
@@ -242,6 +275,28 @@ mod tests {
             jail.set_env("CLAVIS_PUBLIC_URL", "ftp://x");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("public_url"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let c = Config {
+            master_key: Some("c2VjcmV0LW1hc3Rlci1rZXktYmFzZTY0LTMyLWJ5dGVzIQ==".into()),
+            database_url: Some("postgres://clavis:hunter2@db/clavis".into()),
+            ..Config::default()
+        };
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && !d.contains("c2VjcmV0"), "{d}");
+        assert!(d.contains("**redacted**"));
+    }
+
+    #[test]
+    fn a_bad_log_filter_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLAVIS_LOG_LEVEL", "clavis=loud[");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("log_level"), "{e}");
             Ok(())
         });
     }

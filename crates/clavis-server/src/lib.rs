@@ -37,7 +37,8 @@ pub enum ServerError {
     },
 }
 
-/// Open the database named in the configuration, migrate it, and build `Core`.
+/// Open the database named in the configuration, migrate it, and build `Core`; creates the
+/// data directory and the master key on first use.
 pub async fn open_core(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
     create_data_dir(&cfg.data_dir)?;
     let rng = Arc::new(SystemRng::new());
@@ -46,6 +47,35 @@ pub async fn open_core(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), S
     let store = AnyStore::connect(&cfg.database_url()).await?;
     let status = store.migrate(clock.now()).await?;
     let core = Core::new(store.clone().into_store(), clock, rng, master);
+    Ok((core, store, status))
+}
+
+/// Open an existing installation without changing it: no migration, no new master key,
+/// no new database file. For `clavis check`.
+pub async fn inspect(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
+    let url = cfg.database_url();
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if !std::path::Path::new(path).exists() {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                reason: format!("no database at {path}; start `clavis serve` once to create it"),
+            }
+            .into());
+        }
+    }
+    let master = master_key::load_existing(cfg)?;
+    let store = AnyStore::connect(&url).await?;
+    let status = store.clone().into_store().schema_status().await?;
+    let core = Core::new(
+        store.clone().into_store(),
+        Arc::new(SystemClock),
+        Arc::new(SystemRng::new()),
+        master,
+    );
     Ok((core, store, status))
 }
 
@@ -81,10 +111,11 @@ impl Server {
     pub async fn build(cfg: Config) -> Result<Self, ServerError> {
         let started = Instant::now();
         let (core, _store, status) = open_core(&cfg).await?;
+        // Before anything is written under it, the master key must match the database.
+        core.check_master_key().await?;
         if core.ensure_default_tenant().await? {
             tracing::info!("created the default tenant");
         }
-        core.check_master_key().await?;
         let bootstrap_token = core.issue_bootstrap_token().await?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await

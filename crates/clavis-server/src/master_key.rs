@@ -42,6 +42,18 @@ pub(crate) fn load_or_create(cfg: &Config, rng: &dyn Rng) -> Result<MasterKey, S
     }
 }
 
+/// Load the configured master key; never create one.
+pub(crate) fn load_existing(cfg: &Config) -> Result<MasterKey, ServerError> {
+    if cfg.master_key.is_none() && !cfg.master_key_path().exists() {
+        return Err(ConfigError::Invalid {
+            key: "master_key_file",
+            reason: format!("{} does not exist", cfg.master_key_path().display()),
+        }
+        .into());
+    }
+    load_or_create(cfg, &clavis_crypto::SystemRng::new())
+}
+
 fn write_new(path: &std::path::Path, contents: &str) -> Result<(), ServerError> {
     let io = |source| ServerError::Io {
         what: format!("cannot create master key file {}", path.display()),

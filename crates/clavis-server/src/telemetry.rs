@@ -5,7 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
 
-/// Install the global subscriber for the binary (tests do not call this).
+/// Install the global subscriber for the binary (tests do not call this). `level` has been
+/// validated by `Config::load`.
 pub fn init_tracing(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -27,9 +27,11 @@ macro_rules! migrations {
 }
 
 /// SQLite migrations.
-pub const SQLITE: &[Migration] = migrations!("sqlite": 1 => "0001_core");
+pub const SQLITE: &[Migration] =
+    migrations!("sqlite": 1 => "0001_core", 2 => "0002_signing_key_states");
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
-pub const POSTGRES: &[Migration] = migrations!("postgres": 1 => "0001_core");
+pub const POSTGRES: &[Migration] =
+    migrations!("postgres": 1 => "0001_core", 2 => "0002_signing_key_states");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {

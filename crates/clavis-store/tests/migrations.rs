@@ -91,7 +91,33 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0001_core",
         "bc78e646edf7c3a5b23c5ee0287f94cc876567f0ab2f13ff2730409b012a0480",
     ),
+    (
+        "sqlite/0002_signing_key_states",
+        "6c70a3c2b5ce9c2d717d1ed1b99bfd4e8b5135d00f9b9f1a9f6456400f2487c3",
+    ),
+    (
+        "postgres/0002_signing_key_states",
+        "6c70a3c2b5ce9c2d717d1ed1b99bfd4e8b5135d00f9b9f1a9f6456400f2487c3",
+    ),
 ];
+
+#[test]
+fn every_migration_is_pinned() {
+    for m in SQLITE {
+        let name = format!("sqlite/{}", m.name);
+        assert!(
+            PUBLISHED.iter().any(|(n, _)| *n == name),
+            "{name} is not pinned in PUBLISHED"
+        );
+    }
+    for m in POSTGRES {
+        let name = format!("postgres/{}", m.name);
+        assert!(
+            PUBLISHED.iter().any(|(n, _)| *n == name),
+            "{name} is not pinned in PUBLISHED"
+        );
+    }
+}
 
 #[test]
 fn published_migrations_are_unchanged() {

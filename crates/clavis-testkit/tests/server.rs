@@ -29,7 +29,10 @@ async fn health_ready_and_metrics(b: Backend) {
     let r = s.client.ready().await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], "ready");
-    assert_eq!(r.json()["schema_version"], 1);
+    assert_eq!(
+        r.json()["schema_version"],
+        clavis_store::migrate::latest()
+    );
     let m = s.client.metrics().await;
     assert!(m.contains("# TYPE http_requests_total counter"), "{m}");
     assert!(
@@ -249,4 +252,48 @@ async fn oversized_bodies_are_refused(b: Backend) {
         .post_form("/bootstrap", &[("token", &big)], &[])
         .await;
     assert_eq!(r.status, 413);
+}
+
+/// Several stateless nodes started at the same moment on one fresh PostgreSQL database:
+/// migrations run once (advisory lock) and exactly one `default` tenant is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_can_start_together_on_one_postgres_database() {
+    use clavis_server::{Config, LogFormat, Server};
+    let (url, _dir, name) = clavis_testkit::TestDb::empty(Backend::Postgres).await;
+    let key = clavis_crypto::MasterKey::generate(&clavis_crypto::SystemRng::new()).to_base64();
+    let data = tempfile::tempdir().unwrap();
+    let builds = (0..3).map(|_| {
+        let cfg = Config {
+            data_dir: data.path().to_owned(),
+            database_url: Some(url.clone()),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            master_key: Some(key.clone()),
+            master_key_file: None,
+            log_format: LogFormat::Json,
+            log_level: "warn".into(),
+        };
+        tokio::spawn(Server::build(cfg))
+    });
+    let mut servers = Vec::new();
+    for b in builds.collect::<Vec<_>>() {
+        servers.push(
+            b.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a node failed to start: {e}")),
+        );
+    }
+    let mut tx = servers[0].core().store.read().await.unwrap();
+    let tenants = tx
+        .tenant_list(clavis_core::model::Page::first())
+        .await
+        .unwrap();
+    assert_eq!(tenants.len(), 1);
+    drop(tx);
+    for s in servers {
+        s.core().store.close().await;
+    }
+    if let Some(n) = name {
+        clavis_store::testing::drop_pg_database(n);
+    }
 }

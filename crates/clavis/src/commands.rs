@@ -2,7 +2,8 @@
 
 use clavis_core::declarative;
 use clavis_core::model::Page;
-use clavis_server::{Config, Server, init_tracing, open_core, shutdown_signal};
+use clavis_core::service::Rotation;
+use clavis_server::{Config, Server, init_tracing, inspect, open_core, shutdown_signal};
 use clavis_store::AnyStore;
 use clavis_types::Slug;
 use std::process::ExitCode;
@@ -106,8 +107,15 @@ async fn keys(cfg: Config, command: KeysCommand) -> Result<ExitCode> {
     let tenant = core.tenant_by_slug(slug).await?;
     let mut tx = core.store.begin().await?;
     if rotate {
-        let active = core.rotate_signing_keys(&mut *tx, &tenant).await?;
-        println!("rotated: {} ({}) now signs", active.kid, active.alg);
+        match core.rotate_signing_keys(&mut *tx, &tenant).await? {
+            Rotation::Rotated(active) => {
+                println!("rotated: {} ({}) now signs", active.kid, active.alg)
+            }
+            Rotation::NextPublished { usable_at } => println!(
+                "there was no next key: one is published now; rotate again after {}",
+                usable_at.to_rfc3339()
+            ),
+        }
     }
     for k in tx.key_list(&tenant.id).await? {
         println!(
@@ -124,8 +132,7 @@ async fn keys(cfg: Config, command: KeysCommand) -> Result<ExitCode> {
 }
 
 async fn check(cfg: Config) -> Result<ExitCode> {
-    let store = AnyStore::connect(&cfg.database_url()).await?;
-    let status = store.clone().into_store().schema_status().await?;
+    let (core, store, status) = inspect(&cfg).await?;
     println!(
         "schema version {} (this binary: {})",
         status.applied, status.latest
@@ -134,10 +141,14 @@ async fn check(cfg: Config) -> Result<ExitCode> {
         s.integrity_check().await?;
         println!("integrity_check: ok");
     }
-    let (core, _, _) = open_core(&cfg).await?;
-    let mut tx = core.store.read().await?;
-    let tenants = tx.tenant_list(Page::first()).await?;
-    println!("{} tenant(s)", tenants.len());
+    if status.is_current() {
+        core.check_master_key().await?;
+        println!("master key: matches");
+        let mut tx = core.store.read().await?;
+        let tenants = tx.tenant_list(Page::first()).await?;
+        println!("{} tenant(s)", tenants.len());
+    }
+    core.store.close().await;
     Ok(if status.is_current() {
         ExitCode::SUCCESS
     } else {

@@ -1,7 +1,7 @@
 //! Repositories of signing keys and of the install-wide administrator bootstrap.
 
 use async_trait::async_trait;
-use clavis_types::{Kid, TenantId, Timestamp, UserId};
+use clavis_types::{KeyState, Kid, TenantId, Timestamp, UserId};
 
 use super::StoreResult;
 use crate::model::SigningKey;
@@ -11,16 +11,20 @@ pub trait KeyRepo: Send {
     async fn key_insert(&mut self, key: &SigningKey) -> StoreResult<()>;
     /// All keys of the tenant, oldest first.
     async fn key_list(&mut self, t: &TenantId) -> StoreResult<Vec<SigningKey>>;
-    /// Update state and timestamps.
-    async fn key_update(&mut self, key: &SigningKey) -> StoreResult<bool>;
+    /// Update state and timestamps, only if the stored state is still `expected`
+    /// (so two concurrent rotations cannot both promote a key); false otherwise.
+    async fn key_update(&mut self, key: &SigningKey, expected: KeyState) -> StoreResult<bool>;
     async fn key_delete(&mut self, t: &TenantId, kid: &Kid) -> StoreResult<bool>;
 }
 
-/// Install-wide (not tenant-scoped) administration state.
+/// Install-wide administration state: the bootstrap tokens, and which users administer
+/// Clavis. `admin_exists` is deliberately install-wide (it asks whether any administrator
+/// exists at all); the rows themselves carry their tenant.
 #[async_trait]
 pub trait AdminRepo: Send {
-    /// Replace any unused bootstrap token with this one (stored as a digest).
-    async fn bootstrap_token_replace(
+    /// Store a new bootstrap token (as a digest) and drop expired ones. Tokens printed by
+    /// other nodes stay valid.
+    async fn bootstrap_token_insert(
         &mut self,
         digest: &[u8],
         created_at: Timestamp,

@@ -6,17 +6,25 @@ use clavis_crypto::{b64url, hash_password, sha256};
 use clavis_types::{Email, Slug, UserId};
 
 use super::{Core, DEFAULT_CONNECTION, DEFAULT_TENANT};
-use crate::CoreError;
 use crate::model::{Identity, JsonMap, TenantSettings, User, UserProfile};
+use crate::{CoreError, StoreError};
 
 /// How long a bootstrap link stays valid.
 pub const BOOTSTRAP_TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// The first administrator, as entered on the bootstrap page.
-#[derive(Debug)]
 pub struct BootstrapAdmin {
     pub email: Email,
     pub password: String,
+}
+
+impl std::fmt::Debug for BootstrapAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapAdmin")
+            .field("email", &self.email)
+            .field("password", &"**redacted**")
+            .finish()
+    }
 }
 
 impl Core {
@@ -27,14 +35,32 @@ impl Core {
         if tx.tenant_get_by_slug(&slug).await?.is_some() {
             return Ok(false);
         }
-        self.create_tenant(&mut *tx, &slug, "Default", TenantSettings::default())
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        let created = match self
+            .create_tenant(&mut *tx, &slug, "Default", TenantSettings::default())
+            .await
+        {
+            Ok(_) => tx.commit().await.map_err(CoreError::from),
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(()) => Ok(true),
+            // Another node sharing the database created it first.
+            Err(CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict(_))) => {
+                let mut tx = self.store.read().await?;
+                match tx.tenant_get_by_slug(&slug).await? {
+                    Some(_) => Ok(false),
+                    None => Err(CoreError::Conflict(
+                        "could not create the default tenant".to_owned(),
+                    )),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// When no administrator exists yet, issue a fresh one-time bootstrap token (replacing
-    /// any unused one) and return it; otherwise `None`.
+    /// When no administrator exists yet, issue a fresh one-time bootstrap token and return
+    /// it; otherwise `None`. Tokens printed earlier (or by other nodes) stay valid until
+    /// they expire or one of them is used.
     pub async fn issue_bootstrap_token(&self) -> Result<Option<String>, CoreError> {
         let mut tx = self.store.begin().await?;
         if tx.admin_exists().await? {
@@ -44,7 +70,7 @@ impl Core {
         self.rng.fill(&mut raw);
         let token = b64url(&raw);
         let now = self.now();
-        tx.bootstrap_token_replace(
+        tx.bootstrap_token_insert(
             &sha256(token.as_bytes()),
             now,
             now.plus_secs(BOOTSTRAP_TOKEN_LIFETIME_SECS),

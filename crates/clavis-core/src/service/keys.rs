@@ -7,6 +7,19 @@ use clavis_crypto::{JwkSet, Signer, generate_signing_key};
 use clavis_types::{KeyState, Kid, SigningAlg};
 
 use super::Core;
+
+/// How long relying parties may cache a tenant's JWKS (its `Cache-Control: max-age`); a
+/// newly published key does not sign before it has been visible this long.
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// The previously published next key now signs.
+    Rotated(Box<SigningKey>),
+    /// There was no next key: one has been published and can sign from `usable_at`.
+    NextPublished { usable_at: clavis_types::Timestamp },
+}
 use crate::CoreError;
 use crate::model::{SigningKey, Tenant};
 use crate::ports::Tx;
@@ -60,12 +73,18 @@ impl Core {
 
     /// Rotate: the published next key starts signing, the active key retires (kept in the
     /// JWKS until tokens it signed have expired), a new next key is published, and retired
-    /// keys past their expiry are removed. Returns the new active key.
+    /// keys past their expiry are removed.
+    ///
+    /// The next key must have been in the JWKS for at least [`JWKS_MAX_AGE_SECS`] (the
+    /// longest a relying party may cache it), otherwise rotation is refused with the time
+    /// it becomes possible. If no next key exists, one is published and rotation can
+    /// follow once it has been visible that long. Concurrent rotations (several nodes) are
+    /// refused rather than leaving two active keys.
     pub async fn rotate_signing_keys(
         &self,
         tx: &mut dyn Tx,
         tenant: &Tenant,
-    ) -> Result<SigningKey, CoreError> {
+    ) -> Result<Rotation, CoreError> {
         let now = self.now();
         let keys = tx.key_list(&tenant.id).await?;
         for k in &keys {
@@ -73,30 +92,47 @@ impl Core {
                 tx.key_delete(&tenant.id, &k.kid).await?;
             }
         }
+        let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) else {
+            let next = self
+                .new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Next)
+                .await?;
+            return Ok(Rotation::NextPublished {
+                usable_at: next.created_at.plus_secs(JWKS_MAX_AGE_SECS),
+            });
+        };
+        let usable_at = next.created_at.plus_secs(JWKS_MAX_AGE_SECS);
+        if usable_at > now {
+            return Err(CoreError::Conflict(format!(
+                "the next key {} was published at {}; relying parties may cache the JWKS for \
+                 {JWKS_MAX_AGE_SECS} s, so it can start signing at {}",
+                next.kid,
+                next.created_at.to_rfc3339(),
+                usable_at.to_rfc3339()
+            )));
+        }
+        let concurrent = || {
+            CoreError::Conflict(
+                "the signing keys changed during rotation (another rotation?); retry".to_owned(),
+            )
+        };
         for k in keys.iter().filter(|k| k.state == KeyState::Active) {
             let mut k = k.clone();
             k.state = KeyState::Retired;
             k.retired_at = Some(now);
             k.expires_at = Some(now.plus_secs(tenant.settings.max_token_lifetime));
-            tx.key_update(&k).await?;
+            if !tx.key_update(&k, KeyState::Active).await? {
+                return Err(concurrent());
+            }
         }
-        let active = match keys.iter().find(|k| k.state == KeyState::Next) {
-            Some(next) => {
-                let mut k = next.clone();
-                k.state = KeyState::Active;
-                k.activated_at = Some(now);
-                tx.key_update(&k).await?;
-                k
-            }
-            // Only reachable when the next key was revoked: sign with a fresh key at once.
-            None => {
-                self.new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Active)
-                    .await?
-            }
-        };
+        let mut active = next.clone();
+        active.state = KeyState::Active;
+        active.activated_at = Some(now);
+        if !tx.key_update(&active, KeyState::Next).await? {
+            return Err(concurrent());
+        }
         self.new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Next)
             .await?;
-        Ok(active)
+        Ok(Rotation::Rotated(Box::new(active)))
     }
 
     /// The tenant's public keys: next, active, and retired keys still within their expiry.

@@ -8,6 +8,7 @@ mod tenants;
 
 pub use bootstrap::{BOOTSTRAP_TOKEN_LIFETIME_SECS, BootstrapAdmin};
 pub use keyring::Keyring;
+pub use keys::{JWKS_MAX_AGE_SECS, Rotation};
 pub use tenants::{DEFAULT_CONNECTION, DEFAULT_TENANT};
 
 use clavis_crypto::MasterKey;

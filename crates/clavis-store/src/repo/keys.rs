@@ -48,13 +48,14 @@ impl KeyRepo for SqlTx {
             .map(key)
             .collect()
     }
-    async fn key_update(&mut self, k: &SigningKey) -> StoreResult<bool> {
+    async fn key_update(&mut self, k: &SigningKey, expected: KeyState) -> StoreResult<bool> {
         let n = self
             .conn
             .exec(q!(
                 "UPDATE signing_keys SET state = $3, activated_at = $4, retired_at = $5, expires_at = $6
-                 WHERE tenant_id = $1 AND kid = $2",
-                &k.tenant_id, &k.kid, k.state.as_str(), k.activated_at, k.retired_at, k.expires_at
+                 WHERE tenant_id = $1 AND kid = $2 AND state = $7",
+                &k.tenant_id, &k.kid, k.state.as_str(), k.activated_at, k.retired_at, k.expires_at,
+                expected.as_str()
             ))
             .await?;
         Ok(n == 1)
@@ -74,14 +75,17 @@ impl KeyRepo for SqlTx {
 
 #[async_trait]
 impl AdminRepo for SqlTx {
-    async fn bootstrap_token_replace(
+    async fn bootstrap_token_insert(
         &mut self,
         digest: &[u8],
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
         self.conn
-            .exec(q!("DELETE FROM bootstrap_tokens WHERE used_at IS NULL"))
+            .exec(q!(
+                "DELETE FROM bootstrap_tokens WHERE used_at IS NULL AND expires_at <= $1",
+                created_at
+            ))
             .await?;
         self.conn
             .exec(q!(
