@@ -29,10 +29,7 @@ async fn health_ready_and_metrics(b: Backend) {
     let r = s.client.ready().await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], "ready");
-    assert_eq!(
-        r.json()["schema_version"],
-        clavis_store::migrate::latest()
-    );
+    assert_eq!(r.json()["schema_version"], clavis_store::migrate::latest());
     let m = s.client.metrics().await;
     assert!(m.contains("# TYPE http_requests_total counter"), "{m}");
     assert!(
