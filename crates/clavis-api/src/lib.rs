@@ -10,6 +10,7 @@ mod error;
 mod html;
 mod metrics;
 mod middleware;
+mod oauth;
 mod ops;
 mod tenant;
 
@@ -48,6 +49,7 @@ pub fn router(ctx: ApiContext) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(tenant::routes())
+        .merge(oauth::routes())
         .merge(bootstrap::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

@@ -12,6 +12,7 @@
 pub mod declarative;
 mod error;
 pub mod model;
+pub mod oauth;
 pub mod ports;
 pub mod service;
 

@@ -36,7 +36,7 @@ pub struct Jwk {
 }
 
 /// A JWK Set (`{"keys": [...]}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }

@@ -27,7 +27,7 @@ pub use password::{
 };
 pub use rng::SystemRng;
 pub use signing::{GeneratedKey, Signer, generate_signing_key};
-pub use verify::Verifier;
+pub use verify::{Verifier, peek_jws_header};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -198,6 +198,22 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     bytes.get(start..).unwrap_or_default()
 }
 
+/// The decoded protected header of a compact JWS, without verifying anything: only to pick
+/// the key by `kid`. Whatever it says about `alg` is checked by [`Verifier::verify_jws`]
+/// against the key, never trusted.
+pub fn peek_jws_header(compact: &str) -> Result<serde_json::Map<String, Value>, CryptoError> {
+    let h64 = compact
+        .split('.')
+        .next()
+        .ok_or_else(|| CryptoError::Encoding("compact JWS: empty".into()))?;
+    match serde_json::from_slice(&b64url_decode(h64)?) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(CryptoError::Encoding(
+            "compact JWS: header is not a JSON object".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -40,10 +40,17 @@ pub enum ServerError {
 /// Open the database named in the configuration, migrate it, and build `Core`; creates the
 /// data directory and the master key on first use.
 pub async fn open_core(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
+    open_core_with_clock(cfg, Arc::new(SystemClock)).await
+}
+
+/// [`open_core`] with an injected clock (tests move time with a `ManualClock`).
+pub async fn open_core_with_clock(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
     create_data_dir(&cfg.data_dir)?;
     let rng = Arc::new(SystemRng::new());
     let master = master_key::load_or_create(cfg, &*rng)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = AnyStore::connect(&cfg.database_url()).await?;
     let status = store.migrate(clock.now()).await?;
     let core = Core::new(store.clone().into_store(), clock, rng, master);
@@ -109,8 +116,13 @@ impl Server {
     /// Everything `clavis serve` does before it accepts requests: data directory, master
     /// key, database and migrations, the `default` tenant, the bootstrap token.
     pub async fn build(cfg: Config) -> Result<Self, ServerError> {
+        Self::build_with_clock(cfg, Arc::new(SystemClock)).await
+    }
+
+    /// [`Server::build`] with an injected clock.
+    pub async fn build_with_clock(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
         let started = Instant::now();
-        let (core, _store, status) = open_core(&cfg).await?;
+        let (core, _store, status) = open_core_with_clock(&cfg, clock).await?;
         // Before anything is written under it, the master key must match the database.
         core.check_master_key().await?;
         if core.ensure_default_tenant().await? {
@@ -176,7 +188,10 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let store = self.core.store.clone();
-        let served = axum::serve(self.listener, self.router)
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         store.close().await;

@@ -28,10 +28,10 @@ macro_rules! migrations {
 
 /// SQLite migrations.
 pub const SQLITE: &[Migration] =
-    migrations!("sqlite": 1 => "0001_core", 2 => "0002_signing_key_states");
+    migrations!("sqlite": 1 => "0001_core", 2 => "0002_signing_key_states", 3 => "0003_oauth");
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
 pub const POSTGRES: &[Migration] =
-    migrations!("postgres": 1 => "0001_core", 2 => "0002_signing_key_states");
+    migrations!("postgres": 1 => "0001_core", 2 => "0002_signing_key_states", 3 => "0003_oauth");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {

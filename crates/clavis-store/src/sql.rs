@@ -118,12 +118,20 @@ id_values!(
     clavis_types::ClientId,
     clavis_types::Kid,
     clavis_types::Slug,
-    clavis_types::Email
+    clavis_types::Email,
+    clavis_types::ClientGrantId,
+    clavis_types::SessionId,
+    clavis_types::FamilyId
 );
 
 /// JSON-encode a value for a TEXT column.
 pub(crate) fn json<T: Serialize>(v: &T) -> Value {
     Value::Text(serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned()))
+}
+
+/// JSON-encode an optional value for a nullable TEXT column.
+pub(crate) fn opt_json<T: Serialize>(v: Option<&T>) -> Value {
+    v.map_or(Value::Null(Kind::Text), json)
 }
 
 /// A statement and its arguments.

@@ -99,6 +99,14 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0002_signing_key_states",
         "6c70a3c2b5ce9c2d717d1ed1b99bfd4e8b5135d00f9b9f1a9f6456400f2487c3",
     ),
+    (
+        "sqlite/0003_oauth",
+        "a58f835741cb2eb71ad3d043ce3dad4ef306cff912c760be639f8112d03f8895",
+    ),
+    (
+        "postgres/0003_oauth",
+        "7dc52e71ff2a7a12a63ed429a5cf023c60d1bb216f4f5a3290228e20da92e1fb",
+    ),
 ];
 
 #[test]

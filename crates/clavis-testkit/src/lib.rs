@@ -5,17 +5,27 @@
 
 #![allow(clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
 
+mod browser;
+mod fixtures;
+
+pub use browser::{Browser, Landing, hidden};
+pub use fixtures::{Confidential, Fixtures};
+
 use clavis_core::Core;
 use clavis_crypto::JwkSet;
 use clavis_server::{Config, LogFormat, Server};
 pub use clavis_store::testing::{Backend, TestDb};
+use clavis_types::{Clock, ManualClock, SystemClock};
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A running server and everything needed to talk to it.
 pub struct TestServer {
     pub base_url: String,
+    /// The server's clock: starts at the real time, moved by tests.
+    pub clock: Arc<ManualClock>,
     pub client: Client,
     pub core: Core,
     pub db: TestDb,
@@ -40,7 +50,10 @@ impl TestServer {
             log_format: LogFormat::Json,
             log_level: "warn".to_owned(),
         };
-        let server = Server::build(cfg).await.expect("server builds");
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let server = Server::build_with_clock(cfg, clock.clone())
+            .await
+            .expect("server builds");
         let base_url = server.public_url().to_owned();
         let core = server.core().clone();
         let bootstrap_token = server.bootstrap_token().map(str::to_owned);
@@ -55,6 +68,7 @@ impl TestServer {
         Self {
             client: Client::new(&base_url),
             base_url,
+            clock,
             core,
             db,
             bootstrap_token,
@@ -69,6 +83,21 @@ impl TestServer {
     }
     pub async fn postgres() -> Self {
         Self::start(Backend::Postgres).await
+    }
+
+    /// The issuer URL of a tenant.
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/t/{tenant}", self.base_url)
+    }
+
+    /// Create resources of a tenant directly through core.
+    pub fn fixtures(&self, tenant: &str) -> Fixtures {
+        Fixtures::new(self.core.clone(), tenant)
+    }
+
+    /// A cookie-keeping HTTP client that follows redirects on this server.
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base_url)
     }
 
     /// The one-time first-administrator token printed at start.

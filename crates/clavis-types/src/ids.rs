@@ -107,6 +107,12 @@ prefixed_id!(/// A role.
     RoleId, "rol_", "role id");
 prefixed_id!(/// A connection (identity source).
     ConnectionId, "con_", "connection id");
+prefixed_id!(/// A client grant: which permissions of an Api a machine-to-machine client may get.
+    ClientGrantId, "cgr_", "client grant id");
+prefixed_id!(/// A login session (the `sid` claim).
+    SessionId, "ses_", "session id");
+prefixed_id!(/// A family of tokens issued from one user grant (one authorization code).
+    FamilyId, "tfm_", "token family id");
 
 /// An OAuth client id: 32 base32 characters, no prefix (clients paste these into config
 /// files and libraries that expect opaque strings, as with Auth0).

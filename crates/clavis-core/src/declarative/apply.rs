@@ -457,6 +457,8 @@ impl Run<'_> {
             id_token_lifetime: DEFAULT_ID_TOKEN_LIFETIME,
             refresh: RefreshPolicy::default(),
             organization_usage: clavis_types::OrganizationUsage::Deny,
+            pkce_required: true,
+            client_jwks: None,
             created_at: self.now,
             updated_at: self.now,
         }

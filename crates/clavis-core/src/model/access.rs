@@ -43,6 +43,10 @@ pub struct Application {
     pub id_token_lifetime: i64,
     pub refresh: RefreshPolicy,
     pub organization_usage: OrganizationUsage,
+    /// Require PKCE (S256) on the authorization-code grant; always on for public clients.
+    pub pkce_required: bool,
+    /// The client's public keys (a JWKS document) for `private_key_jwt` authentication.
+    pub client_jwks: Option<clavis_crypto::JwkSet>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -2,15 +2,19 @@
 //! `ports`. Every tenant-scoped record carries its `tenant_id`.
 
 mod access;
+mod audit;
 mod directory;
 mod keys;
+mod oauth;
 
 pub use access::{Api, Application, Permission, RefreshPolicy, Role, RolePermission};
+pub use audit::{AuditActor, AuditEvent, AuditOrganization};
 pub use directory::{
     Connection, Identity, OrgMetadata, Organization, Team, Tenant, TenantSettings, User,
     UserProfile,
 };
 pub use keys::SigningKey;
+pub use oauth::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
 
 /// A JSON object (`user_metadata`, `app_metadata`, connection options…).
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -88,6 +88,13 @@ pub trait TeamRepo: Send {
         team: &TeamId,
         page: Page,
     ) -> StoreResult<Vec<UserId>>;
+    /// The teams of `org` the user belongs to.
+    async fn user_teams(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+    ) -> StoreResult<Vec<TeamId>>;
 }
 
 #[async_trait]

@@ -12,10 +12,12 @@
 mod access;
 mod directory;
 mod keys;
+mod oauth;
 
 pub use access::{ApiRepo, AppRepo, RoleRepo};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
+pub use oauth::{AuditRepo, GrantRepo, SessionRepo, TokenRepo};
 
 use crate::StoreError;
 
@@ -65,6 +67,10 @@ pub trait Tx:
     + RoleRepo
     + KeyRepo
     + AdminRepo
+    + GrantRepo
+    + SessionRepo
+    + TokenRepo
+    + AuditRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;

@@ -1,11 +1,13 @@
 //! Core services. [`Core`] carries the injected dependencies (store, clock, RNG, key ring)
 //! and every service is a method on it, so handlers stay thin and nothing is global.
 
+mod audit;
 mod bootstrap;
 mod keyring;
 mod keys;
 mod tenants;
 
+pub use audit::RequestMeta;
 pub use bootstrap::{BOOTSTRAP_TOKEN_LIFETIME_SECS, BootstrapAdmin};
 pub use keyring::Keyring;
 pub use keys::{JWKS_MAX_AGE_SECS, Rotation};
@@ -24,6 +26,10 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Rng>,
     pub keyring: Arc<Keyring>,
+    /// Cached signers and verifiers per tenant.
+    pub keys: Arc<crate::oauth::KeyCache>,
+    /// Bounds concurrent password hashing on the blocking pool.
+    pub hash_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Core {
@@ -38,6 +44,10 @@ impl Core {
             clock,
             rng,
             keyring: Arc::new(Keyring::new(master_key)),
+            keys: Arc::new(crate::oauth::KeyCache::default()),
+            hash_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         }
     }
 

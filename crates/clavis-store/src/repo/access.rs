@@ -7,7 +7,7 @@ use clavis_types::{ApiId, AppType, ClientId, OrganizationUsage, SigningAlg, Tena
 
 use super::page_args;
 use crate::SqlTx;
-use crate::sql::{Conn, Row, json, q};
+use crate::sql::{Conn, Row, json, opt_json, q};
 
 fn app(r: &Row) -> StoreResult<Application> {
     Ok(Application {
@@ -24,6 +24,12 @@ fn app(r: &Row) -> StoreResult<Application> {
         id_token_lifetime: r.int("id_token_lifetime")?,
         refresh: r.json("refresh_policy")?,
         organization_usage: r.parse("organization_usage", OrganizationUsage::parse)?,
+        pkce_required: r.bool("pkce_required")?,
+        client_jwks: r
+            .opt_text("client_jwks")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| clavis_core::StoreError::Corrupt(format!("column `client_jwks`: {e}")))?,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
     })
@@ -36,12 +42,14 @@ impl AppRepo for SqlTx {
             .exec(q!(
                 "INSERT INTO applications (tenant_id, client_id, name, app_type, client_secret_digest,
                     token_endpoint_auth_method, callbacks, logout_urls, web_origins, grant_types,
-                    id_token_lifetime, refresh_policy, organization_usage, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    id_token_lifetime, refresh_policy, organization_usage, created_at, updated_at,
+                    pkce_required, client_jwks)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 &a.tenant_id, &a.client_id, &a.name, a.app_type.as_str(), a.client_secret_digest.as_ref(),
                 &a.token_endpoint_auth_method, json(&a.callbacks), json(&a.logout_urls),
                 json(&a.web_origins), json(&a.grant_types), a.id_token_lifetime, json(&a.refresh),
-                a.organization_usage.as_str(), a.created_at, a.updated_at
+                a.organization_usage.as_str(), a.created_at, a.updated_at, a.pkce_required,
+                opt_json(a.client_jwks.as_ref())
             ))
             .await
             .map(drop)
@@ -76,12 +84,13 @@ impl AppRepo for SqlTx {
                 "UPDATE applications SET name = $3, app_type = $4, client_secret_digest = $5,
                     token_endpoint_auth_method = $6, callbacks = $7, logout_urls = $8, web_origins = $9,
                     grant_types = $10, id_token_lifetime = $11, refresh_policy = $12,
-                    organization_usage = $13, updated_at = $14
+                    organization_usage = $13, updated_at = $14, pkce_required = $15, client_jwks = $16
                  WHERE tenant_id = $1 AND client_id = $2",
                 &a.tenant_id, &a.client_id, &a.name, a.app_type.as_str(), a.client_secret_digest.as_ref(),
                 &a.token_endpoint_auth_method, json(&a.callbacks), json(&a.logout_urls),
                 json(&a.web_origins), json(&a.grant_types), a.id_token_lifetime, json(&a.refresh),
-                a.organization_usage.as_str(), a.updated_at
+                a.organization_usage.as_str(), a.updated_at, a.pkce_required,
+                opt_json(a.client_jwks.as_ref())
             ))
             .await?;
         Ok(n == 1)

@@ -385,4 +385,20 @@ impl TeamRepo for SqlTx {
             .map(|r| r.parse("user_id", UserId::parse))
             .collect()
     }
+    async fn user_teams(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        user: &UserId,
+    ) -> StoreResult<Vec<TeamId>> {
+        self.conn
+            .fetch(q!(
+                "SELECT team_id FROM team_members WHERE tenant_id = $1 AND org_id = $2 AND user_id = $3 ORDER BY team_id",
+                t, org, user
+            ))
+            .await?
+            .iter()
+            .map(|r| r.parse("team_id", TeamId::parse))
+            .collect()
+    }
 }

@@ -1,8 +1,10 @@
 //! Every query and row mapping, written once in portable SQL for both backends.
 
 mod access;
+mod audit;
 mod directory;
 mod keys;
+mod oauth;
 mod roles;
 mod users;
 

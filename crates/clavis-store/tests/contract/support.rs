@@ -88,6 +88,8 @@ pub fn application(core: &Core, t: &Tenant, name: &str) -> Application {
         id_token_lifetime: 36_000,
         refresh: RefreshPolicy::default(),
         organization_usage: OrganizationUsage::Allow,
+        pkce_required: true,
+        client_jwks: None,
         created_at: now,
         updated_at: now,
     }

@@ -1,0 +1,127 @@
+//! The OpenID Provider's HTTP endpoints under each tenant's issuer `{public_url}/t/{tenant}`.
+//! One protocol step per file; each handler parses, calls one core method, maps the result.
+
+mod authorize;
+mod endpoints;
+mod login;
+mod logout;
+mod token;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use clavis_core::oauth::OAuthError;
+use clavis_core::service::RequestMeta;
+use std::net::SocketAddr;
+
+use crate::ApiContext;
+
+pub(crate) fn routes() -> Router<ApiContext> {
+    Router::new()
+        .route(
+            "/t/{tenant}/.well-known/openid-configuration",
+            get(endpoints::discovery),
+        )
+        .route("/t/{tenant}/authorize", get(authorize::authorize))
+        .route("/t/{tenant}/login", get(login::show).post(login::submit))
+        .route("/t/{tenant}/oauth/token", post(token::token))
+        .route("/t/{tenant}/oauth/introspect", post(token::introspect))
+        .route("/t/{tenant}/oauth/revoke", post(token::revoke))
+        .route(
+            "/t/{tenant}/userinfo",
+            get(endpoints::userinfo).post(endpoints::userinfo),
+        )
+        .route(
+            "/t/{tenant}/oidc/logout",
+            get(logout::start).post(logout::confirm),
+        )
+}
+
+/// An OAuth error as a JSON response (RFC 6749 §5.2), never cached.
+pub(crate) struct OAuthJson(pub OAuthError);
+
+impl IntoResponse for OAuthJson {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = serde_json::json!({
+            "error": self.0.code.as_str(),
+            "error_description": self.0.description,
+        });
+        let mut resp = (status, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match self.0.code {
+                clavis_core::oauth::ErrorCode::InvalidToken => "Bearer error=\"invalid_token\"",
+                _ => "Basic realm=\"clavis\"",
+            };
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        resp
+    }
+}
+
+impl From<OAuthError> for OAuthJson {
+    fn from(e: OAuthError) -> Self {
+        Self(e)
+    }
+}
+
+/// Client address and user agent of a request, for audit events.
+pub(crate) struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let ua = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect());
+        Ok(Meta(RequestMeta {
+            ip_address: ip,
+            user_agent: ua,
+        }))
+    }
+}
+
+/// Form parameters, refusing any parameter sent twice (RFC 6749 §3.1).
+pub(crate) fn single_params(
+    pairs: Vec<(String, String)>,
+) -> Result<std::collections::HashMap<String, String>, OAuthError> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in pairs {
+        if out.insert(k.clone(), v).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{k}` is repeated"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The value of a named cookie.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Name of the session cookie (scoped by path to the tenant).
+pub(crate) const SESSION_COOKIE: &str = "clavis_session";

@@ -1,0 +1,215 @@
+//! `POST /oauth/token`, `/oauth/introspect`, `/oauth/revoke`: form bodies, client
+//! authentication from the `Authorization` header or the form.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use clavis_core::oauth::{ClientAuth, Endpoint, JWT_BEARER_ASSERTION, OAuthError, TokenRequest};
+use std::collections::HashMap;
+
+use super::{Meta, OAuthJson, single_params};
+use crate::ApiContext;
+
+type Params = Result<Form<Vec<(String, String)>>, FormRejection>;
+
+fn form(p: Params) -> Result<HashMap<String, String>, OAuthError> {
+    let Form(pairs) = p.map_err(|_| {
+        OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+    })?;
+    single_params(pairs)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: both parts
+/// form-urlencoded) or from the form.
+fn client_auth(
+    headers: &HeaderMap,
+    f: &mut HashMap<String, String>,
+) -> Result<ClientAuth, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("basic")
+                .then(|| rest.trim().to_owned())
+        });
+    let methods = usize::from(basic.is_some())
+        + usize::from(f.contains_key("client_secret"))
+        + usize::from(f.contains_key("client_assertion"));
+    if methods > 1 {
+        return Err(OAuthError::invalid_request(
+            "use exactly one client authentication method",
+        ));
+    }
+    if let Some(b64) = basic {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+        let id = percent_decode(id)
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+        let secret = percent_decode(secret)
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+        if f.get("client_id").is_some_and(|c| *c != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the authenticated client",
+            ));
+        }
+        return Ok(ClientAuth::Basic {
+            client_id: id,
+            secret,
+        });
+    }
+    if let Some(assertion) = f.remove("client_assertion") {
+        if f.remove("client_assertion_type").as_deref() != Some(JWT_BEARER_ASSERTION) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+            )));
+        }
+        return Ok(ClientAuth::Assertion {
+            assertion,
+            client_id: f.get("client_id").cloned(),
+        });
+    }
+    let client_id = f
+        .get("client_id")
+        .cloned()
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+    match f.remove("client_secret") {
+        Some(secret) => Ok(ClientAuth::Post { client_id, secret }),
+        None => Ok(ClientAuth::None { client_id }),
+    }
+}
+
+fn no_store(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+pub(super) async fn token(
+    State(ctx): State<ApiContext>,
+    Path(tenant): Path<String>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, OAuthJson> {
+    let tenant = ctx
+        .core
+        .tenant_by_slug(&tenant)
+        .await
+        .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
+    let mut f = form(params)?;
+    let auth = client_auth(&headers, &mut f)?;
+    let req = TokenRequest {
+        grant_type: f
+            .remove("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?,
+        code: f.remove("code"),
+        redirect_uri: f.remove("redirect_uri"),
+        code_verifier: f.remove("code_verifier"),
+        refresh_token: f.remove("refresh_token"),
+        scope: f.remove("scope"),
+        audience: f.remove("audience"),
+        organization: f.remove("organization"),
+    };
+    let issuer = ctx.issuer(tenant.slug.as_str());
+    let url = format!("{issuer}/oauth/token");
+    let resp = ctx
+        .core
+        .token(
+            &tenant,
+            Endpoint {
+                issuer: &issuer,
+                url: &url,
+            },
+            &auth,
+            &req,
+            &meta,
+        )
+        .await?;
+    Ok(no_store(axum::Json(resp).into_response()))
+}
+
+pub(super) async fn introspect(
+    State(ctx): State<ApiContext>,
+    Path(tenant): Path<String>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, OAuthJson> {
+    let tenant = ctx
+        .core
+        .tenant_by_slug(&tenant)
+        .await
+        .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
+    let mut f = form(params)?;
+    let auth = client_auth(&headers, &mut f)?;
+    let token = f
+        .remove("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let issuer = ctx.issuer(tenant.slug.as_str());
+    let url = format!("{issuer}/oauth/introspect");
+    let out = ctx
+        .core
+        .introspect(
+            &tenant,
+            Endpoint {
+                issuer: &issuer,
+                url: &url,
+            },
+            &auth,
+            &token,
+            &meta,
+        )
+        .await?;
+    Ok(no_store(axum::Json(out).into_response()))
+}
+
+pub(super) async fn revoke(
+    State(ctx): State<ApiContext>,
+    Path(tenant): Path<String>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, OAuthJson> {
+    let tenant = ctx
+        .core
+        .tenant_by_slug(&tenant)
+        .await
+        .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
+    let mut f = form(params)?;
+    let auth = client_auth(&headers, &mut f)?;
+    let token = f
+        .remove("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let issuer = ctx.issuer(tenant.slug.as_str());
+    let url = format!("{issuer}/oauth/revoke");
+    ctx.core
+        .revoke(
+            &tenant,
+            Endpoint {
+                issuer: &issuer,
+                url: &url,
+            },
+            &auth,
+            &token,
+            &meta,
+        )
+        .await?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}

@@ -1,0 +1,261 @@
+//! Password login and sessions. Password hashing runs on the blocking pool behind a
+//! semaphore, so logins never stall other requests. A failed login says the same thing
+//! and takes the same time whether or not the account exists. Imported bcrypt (and weaker
+//! argon2) hashes are replaced by argon2id after a successful login.
+
+use clavis_crypto::{b64url, constant_time_eq, hash_password, sha256, verify_password};
+use clavis_types::{Email, SessionId, TenantId, Timestamp};
+use serde_json::{Map, json};
+
+use crate::model::{AuditActor, Session, Tenant, User};
+use crate::service::RequestMeta;
+use crate::{Core, CoreError};
+
+/// A session ends after this long without use…
+pub const SESSION_IDLE_SECS: i64 = 3 * 86_400;
+/// …and in any case this long after login.
+pub const SESSION_ABSOLUTE_SECS: i64 = 30 * 86_400;
+/// The idle expiry is slid at most once per this many seconds (not on every request).
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// Why a login failed. The message shown is the same for a wrong email and a wrong password.
+#[derive(Debug)]
+pub enum LoginError {
+    WrongCredentials,
+    Blocked,
+    Internal(CoreError),
+}
+
+impl From<CoreError> for LoginError {
+    fn from(e: CoreError) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<crate::StoreError> for LoginError {
+    fn from(e: crate::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<clavis_crypto::CryptoError> for LoginError {
+    fn from(e: clavis_crypto::CryptoError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl Core {
+    /// Run a password hash computation on the bounded blocking pool.
+    pub async fn on_hash_pool<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CoreError> {
+        let _permit = self
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|_| CoreError::Conflict("the server is shutting down".into()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| CoreError::Conflict(format!("password hashing failed: {e}")))
+    }
+
+    /// Check email and password; on success open a session. Returns the session, the
+    /// cookie value (`{session id}.{secret}`, shown only here) and the user.
+    pub async fn password_login(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<(Session, String, User), LoginError> {
+        let email = Email::parse(email).ok();
+        let mut tx = self.store.read().await?;
+        let found = match &email {
+            Some(e) => tx.user_get_by_email(&tenant.id, e).await?,
+            None => None,
+        };
+        let hash = match &found {
+            Some(u) => tx.password_get(&tenant.id, &u.id).await?,
+            None => None,
+        };
+        drop(tx);
+        let pw = password.to_owned();
+        let check = match hash.clone() {
+            Some(h) => {
+                self.on_hash_pool(move || verify_password(&pw, &h).ok())
+                    .await?
+            }
+            None => {
+                // Same work as a real verification, so timing does not reveal the account.
+                self.on_hash_pool(move || clavis_crypto::dummy_verify(&pw))
+                    .await?;
+                None
+            }
+        };
+        let fail = |this: &Self, user: Option<&User>, reason: &str| {
+            this.audit_event(
+                &tenant.id,
+                "user.login.failure",
+                AuditActor {
+                    user_id: user.map(|u| u.id.to_string()),
+                    email: email.as_ref().map(|e| e.to_string()),
+                    ..AuditActor::default()
+                },
+                None,
+                Map::from_iter([
+                    (
+                        "connection".to_owned(),
+                        json!(crate::service::DEFAULT_CONNECTION),
+                    ),
+                    ("reason".to_owned(), json!(reason)),
+                ]),
+                meta,
+            )
+        };
+        let (Some(user), Some(check)) = (found, check.filter(|c| c.ok)) else {
+            let event = fail(self, None, "wrong email or password");
+            self.audit_now(event).await?;
+            return Err(LoginError::WrongCredentials);
+        };
+        if user.blocked {
+            let event = fail(self, Some(&user), "user blocked");
+            self.audit_now(event).await?;
+            return Err(LoginError::Blocked);
+        }
+        let new_hash = if check.needs_rehash {
+            let pw = password.to_owned();
+            let rng = self.rng.clone();
+            Some(
+                self.on_hash_pool(move || hash_password(&pw, &*rng))
+                    .await??,
+            )
+        } else {
+            None
+        };
+        let now = self.now();
+        let mut secret = [0u8; 32];
+        self.rng.fill(&mut secret);
+        let secret = b64url(&secret);
+        let session = Session {
+            tenant_id: tenant.id.clone(),
+            id: SessionId::generate(now, &*self.rng),
+            secret_digest: sha256(secret.as_bytes()).to_vec(),
+            user_id: user.id.clone(),
+            auth_time: now,
+            amr: vec!["pwd".to_owned()],
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now.plus_secs(SESSION_IDLE_SECS),
+            absolute_expires_at: now.plus_secs(SESSION_ABSOLUTE_SECS),
+            ip_address: meta.ip_address.clone(),
+            user_agent: meta.user_agent.clone(),
+            revoked_at: None,
+        };
+        let mut tx = self.store.begin().await?;
+        if let Some(h) = &new_hash {
+            tx.password_set(&tenant.id, &user.id, h, now).await?;
+        }
+        let mut updated = user.clone();
+        updated.last_login_at = Some(now);
+        tx.user_update(&updated).await?;
+        tx.session_insert(&session).await?;
+        let event = self.audit_event(
+            &tenant.id,
+            "user.login.success",
+            AuditActor {
+                user_id: Some(user.id.to_string()),
+                email: user.email.as_ref().map(|e| e.to_string()),
+                ..AuditActor::default()
+            },
+            None,
+            Map::from_iter([
+                (
+                    "connection".to_owned(),
+                    json!(crate::service::DEFAULT_CONNECTION),
+                ),
+                ("mfa_used".to_owned(), json!(false)),
+                ("session_id".to_owned(), json!(session.id.as_str())),
+                ("password_rehashed".to_owned(), json!(new_hash.is_some())),
+            ]),
+            meta,
+        );
+        self.audit_in(&mut *tx, event).await?;
+        tx.commit().await?;
+        Ok((session.clone(), format!("{}.{secret}", session.id), updated))
+    }
+
+    /// The live session and user behind a session cookie value; slides the idle expiry.
+    pub async fn session_from_cookie(
+        &self,
+        tenant: &Tenant,
+        cookie: &str,
+    ) -> Result<Option<(Session, User)>, CoreError> {
+        let Some((id, secret)) = cookie.split_once('.') else {
+            return Ok(None);
+        };
+        let Ok(id) = SessionId::parse(id) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let mut tx = self.store.read().await?;
+        let Some(session) = tx.session_get(&tenant.id, &id).await? else {
+            return Ok(None);
+        };
+        if !constant_time_eq(&sha256(secret.as_bytes()), &session.secret_digest)
+            || !session.is_live(now)
+        {
+            return Ok(None);
+        }
+        let user = match tx.user_get(&tenant.id, &session.user_id).await? {
+            Some(u) if u.deleted_at.is_none() && !u.blocked => u,
+            _ => return Ok(None),
+        };
+        drop(tx);
+        if now.as_secs() - session.last_seen_at.as_secs() >= TOUCH_EVERY_SECS {
+            let mut tx = self.store.begin().await?;
+            tx.session_touch(
+                &tenant.id,
+                &session.id,
+                now,
+                now.plus_secs(SESSION_IDLE_SECS),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(Some((session, user)))
+    }
+
+    /// End a session (logout).
+    pub async fn end_session(
+        &self,
+        tenant: &TenantId,
+        id: &SessionId,
+        user: &str,
+        meta: &RequestMeta,
+    ) -> Result<bool, CoreError> {
+        let mut tx = self.store.begin().await?;
+        let ended = tx.session_revoke(tenant, id, self.now()).await?;
+        if ended {
+            let event = self.audit_event(
+                tenant,
+                "user.logout",
+                AuditActor {
+                    user_id: Some(user.to_owned()),
+                    ..AuditActor::default()
+                },
+                None,
+                Map::from_iter([("session_id".to_owned(), json!(id.as_str()))]),
+                meta,
+            );
+            self.audit_in(&mut *tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
+    }
+}
+
+/// Seconds until `t`, for cookie `Max-Age`.
+pub fn secs_until(now: Timestamp, t: Timestamp) -> i64 {
+    (t.as_secs() - now.as_secs()).max(0)
+}

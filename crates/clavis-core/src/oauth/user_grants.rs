@@ -1,0 +1,438 @@
+//! Grants on behalf of a user: authorization code + PKCE, and refresh tokens with rotation
+//! and reuse detection. All tokens issued from one code belong to one family; replaying the
+//! code or reusing a rotated refresh token revokes the whole family.
+
+use clavis_crypto::{b64url, constant_time_eq, sha256};
+use clavis_types::{FamilyId, Slug, Timestamp};
+use serde_json::{Map, Value, json};
+
+use super::grants::{TokenRequest, TokenResponse};
+use super::mint::{AccessTokenClaims, OrgContext};
+use super::rbac::effective_permissions;
+use super::{OAuthError, scopes};
+use crate::Core;
+use crate::model::{
+    Application, AuditActor, AuditOrganization, RefreshToken, Tenant, TokenFamily, User,
+};
+use crate::ports::Tx;
+use crate::service::RequestMeta;
+
+impl Core {
+    pub(super) async fn exchange_code(
+        &self,
+        tenant: &Tenant,
+        issuer: &str,
+        app: &Application,
+        req: &TokenRequest,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = req
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 256)
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let Some((stored, first_use)) = tx
+            .code_consume(&tenant.id, &sha256(code.as_bytes()), now)
+            .await?
+        else {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid",
+            ));
+        };
+        if stored.client_id != app.client_id {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+        }
+        if !first_use {
+            // A replayed code: revoke everything issued from it.
+            tx.family_revoke(
+                &tenant.id,
+                &stored.family_id,
+                now,
+                "authorization code replayed",
+            )
+            .await?;
+            let event = self.audit_event(
+                &tenant.id,
+                "token.code_replayed",
+                actor(&stored.user_id.to_string(), app),
+                None,
+                Map::from_iter([("family_id".to_owned(), json!(stored.family_id.as_str()))]),
+                meta,
+            );
+            self.audit_in(&mut *tx, event).await?;
+            tx.commit().await?;
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has already been used; tokens issued from it are revoked",
+            ));
+        }
+        if stored.expires_at <= now {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has expired",
+            ));
+        }
+        if req.redirect_uri.as_deref() != Some(stored.redirect_uri.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the one of the authorization request",
+            ));
+        }
+        match (&stored.code_challenge, req.code_verifier.as_deref()) {
+            (Some(challenge), Some(verifier)) => {
+                let valid_form = (43..=128).contains(&verifier.len())
+                    && verifier
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+                let computed = b64url(&sha256(verifier.as_bytes()));
+                if !valid_form || !constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                    return Err(OAuthError::invalid_grant(
+                        "code_verifier does not match the code_challenge",
+                    ));
+                }
+            }
+            (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier sent, but the authorization request had no code_challenge",
+                ));
+            }
+            (None, None) => {}
+        }
+        let user = live_user(&mut *tx, tenant, &stored.user_id).await?;
+        let family = TokenFamily {
+            tenant_id: tenant.id.clone(),
+            id: stored.family_id.clone(),
+            client_id: app.client_id.clone(),
+            user_id: user.id.clone(),
+            org_id: stored.org_id.clone(),
+            session_id: Some(stored.session_id.clone()),
+            scope: stored.scope.clone(),
+            audience: stored.audience.clone(),
+            auth_time: stored.auth_time,
+            amr: stored.amr.clone(),
+            created_at: now,
+            absolute_expires_at: now.plus_secs(app.refresh.absolute_lifetime),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        tx.family_insert(&family).await?;
+        let resp = self
+            .issue_for_family(
+                &mut *tx,
+                tenant,
+                issuer,
+                app,
+                &family,
+                &user,
+                stored.nonce.as_deref(),
+                None,
+                meta,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(resp)
+    }
+
+    pub(super) async fn refresh(
+        &self,
+        tenant: &Tenant,
+        issuer: &str,
+        app: &Application,
+        req: &TokenRequest,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, OAuthError> {
+        let token = req
+            .refresh_token
+            .as_deref()
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let digest = sha256(token.as_bytes());
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let invalid =
+            || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let stored = tx
+            .refresh_get(&tenant.id, &digest)
+            .await?
+            .ok_or_else(invalid)?;
+        let family = tx
+            .family_get(&tenant.id, &stored.family_id)
+            .await?
+            .ok_or_else(invalid)?;
+        if family.client_id != app.client_id {
+            return Err(invalid());
+        }
+        if family.revoked_at.is_some() {
+            return Err(invalid());
+        }
+        if let Some(org) = req.organization.as_deref() {
+            let same = family.org_id.as_ref().is_some_and(|o| o.as_str() == org);
+            if !same {
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was not issued for this organization",
+                ));
+            }
+        }
+        let reused = stored.used_at.is_some()
+            || (app.refresh.rotation && !tx.refresh_mark_used(&tenant.id, &digest, now).await?);
+        if reused {
+            tx.family_revoke(&tenant.id, &family.id, now, "refresh token reused")
+                .await?;
+            let event = self.audit_event(
+                &tenant.id,
+                "token.refresh_reuse_detected",
+                actor(&family.user_id.to_string(), app),
+                family.org_id.as_ref().map(|o| AuditOrganization {
+                    org_id: o.to_string(),
+                    name: None,
+                }),
+                Map::from_iter([("family_id".to_owned(), json!(family.id.as_str()))]),
+                meta,
+            );
+            self.audit_in(&mut *tx, event).await?;
+            tx.commit().await?;
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; its token family is revoked",
+            ));
+        }
+        if stored.idle_expires_at <= now || family.absolute_expires_at <= now {
+            return Err(invalid());
+        }
+        let scope = match req.scope.as_deref() {
+            Some(s) => {
+                let granted: Vec<&str> = family.scope.split_whitespace().collect();
+                if let Some(bad) = s.split_whitespace().find(|x| !granted.contains(x)) {
+                    return Err(OAuthError::new(
+                        super::ErrorCode::InvalidScope,
+                        format!("scope `{bad}` was not granted"),
+                    ));
+                }
+                Some(s.split_whitespace().collect::<Vec<_>>().join(" "))
+            }
+            None => None,
+        };
+        let user = live_user(&mut *tx, tenant, &family.user_id).await?;
+        let keep = (!app.refresh.rotation).then(|| token.to_owned());
+        let mut resp = self
+            .issue_for_family(
+                &mut *tx, tenant, issuer, app, &family, &user, None, scope, meta,
+            )
+            .await?;
+        if let Some(same) = keep {
+            resp.refresh_token = Some(same);
+        }
+        tx.commit().await?;
+        Ok(resp)
+    }
+
+    /// Access token, ID token (with `openid`) and refresh token (with `offline_access`)
+    /// for a family, recorded so that revoking the family revokes them.
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_for_family(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+        issuer: &str,
+        app: &Application,
+        family: &TokenFamily,
+        user: &User,
+        nonce: Option<&str>,
+        narrowed_scope: Option<String>,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.now();
+        let scope = narrowed_scope.unwrap_or_else(|| family.scope.clone());
+        let scopes: Vec<&str> = scope.split_whitespace().collect();
+        let org = match &family.org_id {
+            Some(id) => {
+                let org = tx.org_get(&tenant.id, id).await?.ok_or_else(|| {
+                    OAuthError::invalid_grant("the organization no longer exists")
+                })?;
+                if tx
+                    .member_orgs(&tenant.id, &user.id)
+                    .await?
+                    .iter()
+                    .all(|o| o != id)
+                {
+                    return Err(OAuthError::invalid_grant(
+                        "the user is no longer a member of the organization",
+                    ));
+                }
+                Some(OrgContext {
+                    id: org.id.clone(),
+                    name: org.slug.to_string(),
+                })
+            }
+            None => None,
+        };
+        let userinfo = format!("{issuer}/userinfo");
+        let (audience, lifetime, permissions, allow_offline) = match &family.audience {
+            Some(aud) => {
+                let api = tx
+                    .api_get_by_identifier(&tenant.id, aud)
+                    .await?
+                    .ok_or_else(|| OAuthError::invalid_grant("the Api no longer exists"))?;
+                let perms = if api.rbac_enabled && api.permissions_in_token {
+                    Some(
+                        effective_permissions(
+                            tx,
+                            &tenant.id,
+                            &user.id,
+                            family.org_id.as_ref(),
+                            &api.id,
+                        )
+                        .await?,
+                    )
+                } else {
+                    None
+                };
+                let mut aud = vec![api.identifier.clone()];
+                if scopes.contains(&"openid") {
+                    aud.push(userinfo.clone());
+                }
+                (aud, api.token_lifetime, perms, api.allow_offline_access)
+            }
+            None => (
+                vec![userinfo],
+                super::DEFAULT_ACCESS_TOKEN_LIFETIME,
+                None,
+                true,
+            ),
+        };
+        let claims = AccessTokenClaims {
+            sub: user.id.to_string(),
+            client_id: app.client_id.to_string(),
+            audience,
+            scope: scope.clone(),
+            permissions,
+            org: org.clone(),
+            lifetime_secs: lifetime,
+            auth_time: Some(family.auth_time),
+            extra: Map::new(),
+        };
+        let minted = self.mint_access_token(tenant, issuer, &claims).await?;
+        tx.access_token_record(&tenant.id, &minted.jti, &family.id, minted.expires_at)
+            .await?;
+        let id_token = if scopes.contains(&"openid") {
+            let mut c = scopes::user_claims(user, &scopes);
+            c.insert("auth_time".into(), json!(family.auth_time.as_secs()));
+            c.insert("amr".into(), json!(family.amr));
+            if let Some(sid) = &family.session_id {
+                c.insert("sid".into(), json!(sid.as_str()));
+            }
+            if let Some(n) = nonce {
+                c.insert("nonce".into(), json!(n));
+            }
+            if let Some(o) = &org {
+                c.insert("org_id".into(), json!(o.id.as_str()));
+                c.insert("org_name".into(), json!(o.name));
+            }
+            Some(
+                self.mint_id_token(
+                    tenant,
+                    issuer,
+                    app.client_id.as_str(),
+                    app.id_token_lifetime,
+                    c,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let refresh_token = if scopes.contains(&"offline_access")
+            && allow_offline
+            && app.grant_types.iter().any(|g| g == "refresh_token")
+        {
+            let mut raw = [0u8; 32];
+            self.rng.fill(&mut raw);
+            let token = b64url(&raw);
+            tx.refresh_insert(&RefreshToken {
+                tenant_id: tenant.id.clone(),
+                token_digest: sha256(token.as_bytes()).to_vec(),
+                family_id: family.id.clone(),
+                created_at: now,
+                idle_expires_at: Timestamp::min(
+                    now.plus_secs(app.refresh.idle_lifetime),
+                    family.absolute_expires_at,
+                ),
+                used_at: None,
+            })
+            .await?;
+            Some(token)
+        } else {
+            None
+        };
+        let event = self.audit_event(
+            &tenant.id,
+            "token.issued",
+            actor(&user.id.to_string(), app),
+            org.as_ref().map(|o| AuditOrganization {
+                org_id: o.id.to_string(),
+                name: Some(o.name.clone()),
+            }),
+            Map::from_iter([
+                ("family_id".to_owned(), json!(family.id.as_str())),
+                ("jti".to_owned(), json!(minted.jti)),
+                (
+                    "refresh_token".to_owned(),
+                    Value::Bool(refresh_token.is_some()),
+                ),
+            ]),
+            meta,
+        );
+        self.audit_in(tx, event).await?;
+        Ok(TokenResponse {
+            access_token: minted.token,
+            token_type: "Bearer",
+            expires_in: lifetime,
+            refresh_token,
+            id_token,
+            scope,
+        })
+    }
+}
+
+fn actor(user_id: &str, app: &Application) -> AuditActor {
+    AuditActor {
+        user_id: Some(user_id.to_owned()),
+        client_id: Some(app.client_id.to_string()),
+        ..AuditActor::default()
+    }
+}
+
+/// The user, if it still exists, is not deleted and not blocked.
+async fn live_user(
+    tx: &mut dyn Tx,
+    tenant: &Tenant,
+    id: &clavis_types::UserId,
+) -> Result<User, OAuthError> {
+    match tx.user_get(&tenant.id, id).await? {
+        Some(u) if u.deleted_at.is_none() && !u.blocked => Ok(u),
+        _ => Err(OAuthError::invalid_grant(
+            "the user is blocked or no longer exists",
+        )),
+    }
+}
+
+/// Resolve an `organization` parameter: an organization id (`org_…`) or its slug.
+pub(super) async fn find_org(
+    tx: &mut dyn Tx,
+    tenant: &Tenant,
+    value: &str,
+) -> Result<Option<crate::model::Organization>, OAuthError> {
+    if let Ok(id) = clavis_types::OrgId::parse(value) {
+        return Ok(tx.org_get(&tenant.id, &id).await?);
+    }
+    match Slug::parse(value) {
+        Ok(slug) => Ok(tx.org_get_by_slug(&tenant.id, &slug).await?),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A new family id (decided when the code is issued).
+pub(super) fn new_family_id(core: &Core) -> FamilyId {
+    FamilyId::generate(core.now(), &*core.rng)
+}

@@ -1,0 +1,121 @@
+//! Repositories of OpenID Provider state and of the audit log.
+
+use async_trait::async_trait;
+use clavis_types::{ApiId, ClientGrantId, ClientId, FamilyId, SessionId, TenantId, Timestamp};
+
+use super::StoreResult;
+use crate::model::{
+    AuditEvent, AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily,
+};
+
+#[async_trait]
+pub trait GrantRepo: Send {
+    /// Insert, or replace the scope of the grant for (client, api).
+    async fn client_grant_upsert(&mut self, g: &ClientGrant) -> StoreResult<()>;
+    async fn client_grant_get(
+        &mut self,
+        t: &TenantId,
+        client: &ClientId,
+        api: &ApiId,
+    ) -> StoreResult<Option<ClientGrant>>;
+    async fn client_grant_list(
+        &mut self,
+        t: &TenantId,
+        client: &ClientId,
+    ) -> StoreResult<Vec<ClientGrant>>;
+    async fn client_grant_delete(&mut self, t: &TenantId, id: &ClientGrantId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SessionRepo: Send {
+    async fn session_insert(&mut self, s: &Session) -> StoreResult<()>;
+    async fn session_get(&mut self, t: &TenantId, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Slide the idle expiry (never past the absolute expiry).
+    async fn session_touch(
+        &mut self,
+        t: &TenantId,
+        id: &SessionId,
+        seen: Timestamp,
+        idle_expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn session_revoke(
+        &mut self,
+        t: &TenantId,
+        id: &SessionId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait TokenRepo: Send {
+    async fn code_insert(&mut self, c: &AuthorizationCode) -> StoreResult<()>;
+    /// Mark the code consumed. Returns the code and whether *this* call consumed it
+    /// (false: it had been consumed before — a replay).
+    async fn code_consume(
+        &mut self,
+        t: &TenantId,
+        digest: &[u8],
+        at: Timestamp,
+    ) -> StoreResult<Option<(AuthorizationCode, bool)>>;
+    async fn family_insert(&mut self, f: &TokenFamily) -> StoreResult<()>;
+    async fn family_get(&mut self, t: &TenantId, id: &FamilyId)
+    -> StoreResult<Option<TokenFamily>>;
+    /// Revoke a family (and so every token in it); false if already revoked.
+    async fn family_revoke(
+        &mut self,
+        t: &TenantId,
+        id: &FamilyId,
+        at: Timestamp,
+        reason: &str,
+    ) -> StoreResult<bool>;
+    async fn refresh_insert(&mut self, r: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_get(
+        &mut self,
+        t: &TenantId,
+        digest: &[u8],
+    ) -> StoreResult<Option<RefreshToken>>;
+    /// Mark used; false if it had been used already (reuse).
+    async fn refresh_mark_used(
+        &mut self,
+        t: &TenantId,
+        digest: &[u8],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Remember an access token issued within a family, so revoking the family revokes it.
+    async fn access_token_record(
+        &mut self,
+        t: &TenantId,
+        jti: &str,
+        family: &FamilyId,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn access_token_family(
+        &mut self,
+        t: &TenantId,
+        jti: &str,
+    ) -> StoreResult<Option<FamilyId>>;
+    /// Record a client assertion's `jti`; false when it was seen before (a replay).
+    /// Expired entries of the client are dropped first.
+    async fn assertion_jti_use(
+        &mut self,
+        t: &TenantId,
+        client: &ClientId,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AuditRepo: Send {
+    /// Append events of one tenant in order; assigns gap-free sequence numbers and returns
+    /// the last one.
+    async fn audit_append(&mut self, t: &TenantId, events: &mut [AuditEvent]) -> StoreResult<i64>;
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    async fn audit_list(
+        &mut self,
+        t: &TenantId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+}

@@ -1,0 +1,59 @@
+//! Recording audit events through the store's audit port, in the caller's transaction
+//! when the event describes a change made in it. (The tamper-evident chain, search and
+//! export are built on this port.)
+
+use clavis_types::TenantId;
+
+use super::Core;
+use crate::CoreError;
+use crate::model::{AuditActor, AuditEvent, AuditOrganization, JsonMap};
+use crate::ports::Tx;
+
+/// Where a request came from, for audit events.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Core {
+    /// A new event with a fresh id and the current time.
+    pub fn audit_event(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+        mut actor: AuditActor,
+        organization: Option<AuditOrganization>,
+        context: JsonMap,
+        meta: &RequestMeta,
+    ) -> AuditEvent {
+        let now = self.now();
+        actor.ip_address = actor.ip_address.or_else(|| meta.ip_address.clone());
+        actor.user_agent = actor.user_agent.or_else(|| meta.user_agent.clone());
+        AuditEvent {
+            tenant_id: tenant.clone(),
+            seq: 0,
+            event_id: format!("evt_{}", clavis_types::encode_id(now, &*self.rng)),
+            timestamp: now,
+            event_type: event_type.to_owned(),
+            actor,
+            organization,
+            context,
+        }
+    }
+
+    /// Append inside the transaction that made the change.
+    pub async fn audit_in(&self, tx: &mut dyn Tx, event: AuditEvent) -> Result<(), CoreError> {
+        let tenant = event.tenant_id.clone();
+        tx.audit_append(&tenant, &mut [event]).await?;
+        Ok(())
+    }
+
+    /// Append in a transaction of its own (events that accompany no other write).
+    pub async fn audit_now(&self, event: AuditEvent) -> Result<(), CoreError> {
+        let mut tx = self.store.begin().await?;
+        self.audit_in(&mut *tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

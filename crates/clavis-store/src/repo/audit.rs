@@ -1,0 +1,80 @@
+//! The per-tenant audit log: appends take the next gap-free sequence numbers from the
+//! tenant's head row, whose update serialises concurrent appends.
+
+use async_trait::async_trait;
+use clavis_core::StoreError;
+use clavis_core::model::AuditEvent;
+use clavis_core::ports::{AuditRepo, StoreResult};
+use clavis_types::TenantId;
+
+use crate::SqlTx;
+use crate::sql::{json, opt_json, q};
+
+#[async_trait]
+impl AuditRepo for SqlTx {
+    async fn audit_append(&mut self, t: &TenantId, events: &mut [AuditEvent]) -> StoreResult<i64> {
+        let n =
+            i64::try_from(events.len()).map_err(|_| StoreError::Other("too many events".into()))?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let last = self
+            .conn
+            .fetch_opt(q!(
+                "INSERT INTO audit_heads (tenant_id, seq) VALUES ($1, $2)
+                 ON CONFLICT (tenant_id) DO UPDATE SET seq = audit_heads.seq + $2
+                 RETURNING seq",
+                t,
+                n
+            ))
+            .await?
+            .ok_or_else(|| StoreError::Other("audit head not returned".into()))?
+            .int("seq")?;
+        let mut seq = last - n;
+        for e in events.iter_mut() {
+            seq += 1;
+            e.seq = seq;
+            self.conn
+                .exec(q!(
+                    "INSERT INTO audit_events (tenant_id, seq, event_id, occurred_at, event_type, actor, organization, context)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    t, seq, &e.event_id, e.timestamp, &e.event_type, json(&e.actor),
+                    opt_json(e.organization.as_ref()), json(&e.context)
+                ))
+                .await?;
+        }
+        Ok(last)
+    }
+
+    async fn audit_list(
+        &mut self,
+        t: &TenantId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        self.conn
+            .fetch(q!(
+                "SELECT * FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                t, after, limit
+            ))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    tenant_id: r.parse("tenant_id", TenantId::parse)?,
+                    seq: r.int("seq")?,
+                    event_id: r.text("event_id")?,
+                    timestamp: r.ts("occurred_at")?,
+                    event_type: r.text("event_type")?,
+                    actor: r.json("actor")?,
+                    organization: r
+                        .opt_text("organization")?
+                        .map(|s| serde_json::from_str(&s))
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(format!("column `organization`: {e}")))?,
+                    context: r.json("context")?,
+                })
+            })
+            .collect()
+    }
+}
