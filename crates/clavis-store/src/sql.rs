@@ -134,17 +134,18 @@ pub(crate) fn opt_json<T: Serialize>(v: Option<&T>) -> Value {
     v.map_or(Value::Null(Kind::Text), json)
 }
 
-/// A statement and its arguments.
+/// A statement and its arguments. The text is static except for the few statements
+/// generated from a fixed shape (multi-row inserts), never from input.
 #[derive(Debug)]
 pub(crate) struct Q {
-    pub sql: &'static str,
+    pub sql: std::borrow::Cow<'static, str>,
     pub args: Vec<Value>,
 }
 
 /// Build a [`Q`]: `q!("SELECT … WHERE a = $1", a)`.
 macro_rules! q {
     ($sql:expr $(, $arg:expr)* $(,)?) => {
-        $crate::sql::Q { sql: $sql, args: vec![$($crate::sql::Value::from($arg)),*] }
+        $crate::sql::Q { sql: std::borrow::Cow::Borrowed($sql), args: vec![$($crate::sql::Value::from($arg)),*] }
     };
 }
 pub(crate) use q;

@@ -1,11 +1,12 @@
 //! `Core::apply`: check the whole document, then create or update tenants, connections,
-//! Apis, roles and applications (users and organizations are in `apply_directory`), in one
-//! transaction. A record is written only when its managed fields differ from the stored
+//! Apis, roles, applications and their client grants (users and organizations are in
+//! `apply_directory`), in one transaction. A record is written only when its managed fields differ from the stored
 //! ones, so a second apply of the same document writes nothing.
 
 use clavis_crypto::{b64url, hash_password};
 use clavis_types::{
-    ApiId, ClientId, ConnectionId, ConnectionStrategy, Email, RoleId, Timestamp, UserId,
+    ApiId, ClientGrantId, ClientId, ConnectionId, ConnectionStrategy, Email, RoleId, Timestamp,
+    UserId,
 };
 use std::collections::HashMap;
 use zeroize::Zeroizing;
@@ -16,8 +17,8 @@ use super::{
     ApplyReport, DEFAULT_API_TOKEN_LIFETIME, DEFAULT_ID_TOKEN_LIFETIME, IssuedSecret, ResourceKind,
 };
 use crate::model::{
-    Api, Application, Connection, Permission, RefreshPolicy, Role, RolePermission, Tenant,
-    TenantSettings,
+    Api, Application, ClientGrant, Connection, Permission, RefreshPolicy, Role, RolePermission,
+    Tenant, TenantSettings,
 };
 use crate::ports::Tx;
 use crate::{Core, CoreError};
@@ -434,6 +435,56 @@ impl Run<'_> {
                     client_secret,
                 });
             }
+            self.client_grants(&new.client_id, created, a).await?;
+        }
+        Ok(())
+    }
+
+    /// Create each grant the entry lists, or set its scope to exactly the listed one when
+    /// it differs (as a set). Grants the entry does not list are left alone.
+    async fn client_grants(
+        &mut self,
+        client_id: &ClientId,
+        app_created: bool,
+        a: &ApplicationDoc,
+    ) -> Result<(), CoreError> {
+        for g in &a.grants {
+            let key = format!("{}/{}/{}", self.tenant.slug, a.name, g.api);
+            let api_id = self.api_id(&g.api).await?;
+            let scope = sorted(&g.scope);
+            let old = if app_created {
+                None
+            } else {
+                self.tx
+                    .client_grant_get(&self.tenant.id, client_id, &api_id)
+                    .await?
+            };
+            let (grant, created) = match old {
+                Some(old) if sorted(&old.scope) == scope => continue,
+                Some(old) => (
+                    ClientGrant {
+                        scope,
+                        updated_at: self.now,
+                        ..old
+                    },
+                    false,
+                ),
+                None => (
+                    ClientGrant {
+                        tenant_id: self.tenant.id.clone(),
+                        id: ClientGrantId::generate(self.now, &*self.core.rng),
+                        client_id: client_id.clone(),
+                        api_id,
+                        scope,
+                        created_at: self.now,
+                        updated_at: self.now,
+                    },
+                    true,
+                ),
+            };
+            self.tx.client_grant_upsert(&grant).await?;
+            self.report
+                .record(ResourceKind::ClientGrant, key, created, !created);
         }
         Ok(())
     }
@@ -492,6 +543,7 @@ fn set_app_fields(app: &mut Application, a: &ApplicationDoc) {
     }
     app.organization_usage = a.organization_usage.unwrap_or(app.organization_usage);
     app.id_token_lifetime = a.id_token_lifetime.unwrap_or(app.id_token_lifetime);
+    app.pkce_required = a.pkce_required.unwrap_or(app.pkce_required);
     if let Some(r) = &a.refresh_token {
         app.refresh.rotation = r.rotation.unwrap_or(app.refresh.rotation);
         app.refresh.idle_lifetime = r.idle_lifetime.unwrap_or(app.refresh.idle_lifetime);

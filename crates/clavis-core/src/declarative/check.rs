@@ -1,8 +1,9 @@
 //! The checks of `apply` that need the database, run before anything is written: every
-//! reference must resolve in the file or in the stored tenant (roles, Apis and their
-//! permissions, users, organization memberships), role inheritance must stay acyclic over
-//! the resulting graph, lifetimes must fit the tenant's `max_token_lifetime`, user limits
-//! must hold, and each application entry must designate at most one stored application.
+//! reference must resolve in the file or in the stored tenant (roles, Apis and the
+//! permissions that roles and client grants name, users, organization memberships), role
+//! inheritance must stay acyclic over the resulting graph, lifetimes must fit the tenant's
+//! `max_token_lifetime`, user limits must hold, and each application entry must designate
+//! at most one stored application.
 
 use clavis_types::{ClientId, Email, OrgId, RoleId};
 use std::collections::{HashMap, HashSet};
@@ -131,6 +132,30 @@ impl Core {
                         ));
                     }
                     Some(_) => {}
+                }
+            }
+        }
+
+        // Client grants likewise: a known Api, and permissions it defines.
+        for (ai, a) in t.applications.iter().enumerate() {
+            for (gi, g) in a.grants.iter().enumerate() {
+                let pg = p.at("applications", ai).at("grants", gi);
+                let Some(set) = perms.get(g.api.as_str()) else {
+                    return Err(err(&pg.key("api"), not_here("Api", &g.api)));
+                };
+                if let Some((k, s)) = g
+                    .scope
+                    .iter()
+                    .enumerate()
+                    .find(|(_, s)| !set.contains(s.as_str()))
+                {
+                    return Err(err(
+                        &pg.at("scope", k),
+                        format!(
+                            "Api `{}` defines no permission `{s}` (in this file or stored)",
+                            g.api
+                        ),
+                    ));
                 }
             }
         }

@@ -203,6 +203,27 @@ pub struct ApplicationDoc {
     /// Defaults to `none` for `spa`/`native`, `client_secret_basic` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    /// Require PKCE (S256) on the authorization-code grant; defaults to `true`. Public
+    /// clients (`spa`, `native`) always require PKCE whatever this says: `false` only
+    /// relaxes it for confidential ones (`web`, `m2m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce_required: Option<bool>,
+    /// Client grants of an `m2m` application: the permissions of each Api it may obtain
+    /// with `client_credentials`. A listed grant's scope becomes exactly the listed one;
+    /// grants not listed are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<ClientGrantDoc>,
+}
+
+/// A client grant: which permissions of one Api a machine-to-machine application may
+/// obtain. Keyed by `api` within its application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientGrantDoc {
+    /// The Api's identifier (defined in the file or already stored).
+    pub api: String,
+    /// Permissions of that Api; the grant's complete scope.
+    pub scope: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

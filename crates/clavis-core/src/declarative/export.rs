@@ -3,14 +3,15 @@
 //! empty lists are left out to keep files short; every list is sorted by its key so that
 //! equal configurations export to equal files. Applying an export changes nothing.
 //! Users without an email address cannot be keyed and are left out, with their
-//! memberships.
+//! memberships; so are the client grants of applications that are not `m2m`, which a file
+//! cannot hold.
 
-use clavis_types::{ApiId, ConnectionStrategy, OrganizationUsage, RoleId, Slug, UserId};
+use clavis_types::{ApiId, AppType, ConnectionStrategy, OrganizationUsage, RoleId, Slug, UserId};
 use std::collections::HashMap;
 
 use super::document::{
-    ApiDoc, ApplicationDoc, ConnectionDoc, Document, MemberDoc, OrganizationDoc, PermissionDoc,
-    RefreshTokenDoc, RoleDoc, RolePermissionDoc, TeamDoc, TenantDoc, UserDoc,
+    ApiDoc, ApplicationDoc, ClientGrantDoc, ConnectionDoc, Document, MemberDoc, OrganizationDoc,
+    PermissionDoc, RefreshTokenDoc, RoleDoc, RolePermissionDoc, TeamDoc, TenantDoc, UserDoc,
 };
 use super::validate::{default_auth_method, default_grant_types};
 use super::{DEFAULT_API_TOKEN_LIFETIME, DEFAULT_ID_TOKEN_LIFETIME};
@@ -129,7 +130,21 @@ async fn export_tenant(tx: &mut dyn Tx, t: &Tenant) -> Result<TenantDoc, CoreErr
     }
 
     for a in all_pages!(|page| tx.app_list(id, page)) {
-        doc.applications.push(export_application(a));
+        let grants = if a.app_type == AppType::M2m {
+            tx.client_grant_list(id, &a.client_id)
+                .await?
+                .into_iter()
+                .filter_map(|g| {
+                    Some(ClientGrantDoc {
+                        api: api_names.get(&g.api_id)?.clone(),
+                        scope: g.scope,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        doc.applications.push(export_application(a, grants));
     }
 
     let users = all_pages!(|page| tx.user_list(id, page));
@@ -209,6 +224,13 @@ fn canonical_order(t: &mut TenantDoc) {
     }
     t.applications
         .sort_by(|a, b| (&a.name, &a.client_id).cmp(&(&b.name, &b.client_id)));
+    for a in &mut t.applications {
+        a.grants.sort_by(|x, y| x.api.cmp(&y.api));
+        for g in &mut a.grants {
+            g.scope.sort();
+            g.scope.dedup();
+        }
+    }
     t.users.sort_by(|a, b| a.email.cmp(&b.email));
     for u in &mut t.users {
         u.roles.sort();
@@ -227,7 +249,7 @@ fn canonical_order(t: &mut TenantDoc) {
     }
 }
 
-fn export_application(a: Application) -> ApplicationDoc {
+fn export_application(a: Application, grants: Vec<ClientGrantDoc>) -> ApplicationDoc {
     let refresh = unless(a.refresh, RefreshPolicy::default()).map(|r| RefreshTokenDoc {
         rotation: Some(r.rotation),
         idle_lifetime: Some(r.idle_lifetime),
@@ -248,5 +270,7 @@ fn export_application(a: Application) -> ApplicationDoc {
             a.token_endpoint_auth_method,
             default_auth_method(a.app_type).to_owned(),
         ),
+        pkce_required: unless(a.pkce_required, true),
+        grants,
     }
 }

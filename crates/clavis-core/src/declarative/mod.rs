@@ -17,15 +17,18 @@
 //! * Resources are matched by their key: tenants by `slug`; organizations by `slug`; teams
 //!   by `slug` within their organization; users by `email`; applications by `client_id`
 //!   when given, else by `name`; Apis by `identifier`; roles by `name`; connections by
-//!   `name`.
+//!   `name`; client grants by `api` within their application.
 //! * Only fields present in the file are managed; an absent field keeps its stored value
 //!   (and takes its default when the resource is created).
 //! * **Nothing is ever deleted or removed.** Resources missing from the file are left
 //!   alone. Lists of assignments are additive: user roles, organization members and their
 //!   roles, team members and team roles, and Api permissions (a permission missing from
 //!   the file stays, since removing it would silently strip it from every role). The one
-//!   exception are a role's own `permissions` and `inherits`: when present they are the
-//!   role's complete lists.
+//!   exception are a role's own `permissions` and `inherits`, and a client grant's
+//!   `scope`: when present they are complete lists (a client grant missing from the file
+//!   stays, though).
+//! * Client grants (`grants` of an application) are for `m2m` applications only; each
+//!   names an Api and permissions of it, in the file or stored.
 //! * `password` / `password_hash` are only used when a user is created; an existing
 //!   user's credentials are never touched. A confidential application (`web`, `m2m`) gets
 //!   a client secret when created, returned once in [`ApplyReport::secrets`] and stored
@@ -33,7 +36,8 @@
 //!   type gets (or loses) its secret, and the auth method and grant types the file leaves
 //!   out follow the new type's defaults.
 //! * A tenant's `signing_alg` applies to keys generated from then on (the next rotation).
-//! * Export leaves out users without an email address (they have no key) and sorts every
+//! * Export leaves out users without an email address (they have no key) and the grants
+//!   of applications that are not `m2m` (the file could not hold them), and sorts every
 //!   list by its key, so equal configurations export to equal files.
 //!
 //! Must not: write anything before the whole document has been checked, or write secret
@@ -69,8 +73,9 @@ mod source;
 mod validate;
 
 pub use document::{
-    ApiDoc, ApplicationDoc, ConnectionDoc, Document, MemberDoc, OrganizationDoc, PermissionDoc,
-    RefreshTokenDoc, RoleDoc, RolePermissionDoc, Secret, TeamDoc, TenantDoc, UserDoc,
+    ApiDoc, ApplicationDoc, ClientGrantDoc, ConnectionDoc, Document, MemberDoc, OrganizationDoc,
+    PermissionDoc, RefreshTokenDoc, RoleDoc, RolePermissionDoc, Secret, TeamDoc, TenantDoc,
+    UserDoc,
 };
 pub use parse::{parse, to_yaml};
 
@@ -132,6 +137,8 @@ pub enum ResourceKind {
     User,
     Organization,
     Team,
+    /// An application's grant on an Api; keyed `tenant/application name/api identifier`.
+    ClientGrant,
 }
 
 impl ResourceKind {
@@ -145,6 +152,7 @@ impl ResourceKind {
             Self::User => "user",
             Self::Organization => "organization",
             Self::Team => "team",
+            Self::ClientGrant => "client_grant",
         }
     }
 }
@@ -167,8 +175,9 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub kind: ResourceKind,
-    /// The resource's key, prefixed by its tenant (and organization for teams):
-    /// `default`, `default/acme`, `default/acme/platform`, `default/alice@acme.example`.
+    /// The resource's key, prefixed by its tenant (and organization for teams, application
+    /// name for client grants): `default`, `default/acme`, `default/acme/platform`,
+    /// `default/alice@acme.example`, `default/Reporting Service/https://api.example.com`.
     pub key: String,
     pub action: Action,
 }

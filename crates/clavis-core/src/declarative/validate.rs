@@ -1,5 +1,6 @@
 //! Checks a document can pass or fail on its own, without the database: texts, numbers,
-//! URLs, duplicates, password fields, and role-inheritance cycles among the file's roles.
+//! URLs, duplicates, password fields, client grants on `m2m` applications only, and
+//! role-inheritance cycles among the file's roles.
 //! Also the per-type defaults of applications, shared with `apply` and `export`.
 
 use clavis_crypto::validate_password_hash;
@@ -322,6 +323,7 @@ impl V<'_> {
             }
         }
         self.positive(&p.key("id_token_lifetime"), a.id_token_lifetime)?;
+        self.grants(p, a)?;
         if let Some(r) = &a.refresh_token {
             let pr = p.key("refresh_token");
             self.positive(&pr.key("idle_lifetime"), r.idle_lifetime)?;
@@ -336,6 +338,39 @@ impl V<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Client grants: `m2m` applications only, each Api once, each permission once.
+    fn grants(&self, p: &Path, a: &ApplicationDoc) -> Result<(), DeclError> {
+        if a.grants.is_empty() {
+            return Ok(());
+        }
+        if a.app_type != AppType::M2m {
+            return Err(self.err(
+                &p.key("grants"),
+                format!(
+                    "only `m2m` applications have client grants; `{}` is a `{}` application",
+                    a.name, a.app_type
+                ),
+            ));
+        }
+        for (i, g) in a.grants.iter().enumerate() {
+            let pg = p.at("grants", i);
+            self.text(&pg.key("api"), &g.api, 600)?;
+            for (j, s) in g.scope.iter().enumerate() {
+                self.text(&pg.at("scope", j), s, 280)?;
+            }
+            if let Some((j, s)) = first_duplicate(&g.scope) {
+                return Err(self.err(&pg.at("scope", j), format!("`{s}` is listed twice")));
+            }
+        }
+        match first_duplicate(a.grants.iter().map(|g| &g.api)) {
+            Some((i, api)) => Err(self.err(
+                &p.at("grants", i).key("api"),
+                format!("a grant on Api `{api}` is listed twice"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn user(&self, p: &Path, u: &UserDoc) -> Result<(), DeclError> {

@@ -1,6 +1,6 @@
 //! The token endpoint: grant dispatch and the client-credentials grant.
 
-use clavis_types::AppType;
+use clavis_types::{ApiId, AppType, ClientId};
 use serde::Serialize;
 use serde_json::{Map, json};
 
@@ -8,7 +8,9 @@ use super::client_auth::ClientAuth;
 use super::mint::AccessTokenClaims;
 use super::{ErrorCode, OAuthError};
 use crate::Core;
-use crate::model::{AuditActor, Tenant};
+use crate::model::{Api, AuditActor, ClientGrant, Tenant};
+#[allow(unused_imports)] // named in doc links
+use crate::service::CONFIG_CACHE_SECS;
 use crate::service::RequestMeta;
 
 /// The form fields of a token request.
@@ -121,17 +123,11 @@ impl Core {
             .ok_or_else(|| {
                 OAuthError::invalid_request("audience is required: the identifier of an Api")
             })?;
-        let mut tx = self.store.read().await?;
-        let api = tx
-            .api_get_by_identifier(&tenant.id, audience)
-            .await?
-            .ok_or_else(|| {
-                OAuthError::invalid_request(
-                    "audience is not the identifier of an Api of this tenant",
-                )
-            })?;
-        let grant = tx
-            .client_grant_get(&tenant.id, &app.client_id, &api.id)
+        let api = self.cached_api(tenant, audience).await?.ok_or_else(|| {
+            OAuthError::invalid_request("audience is not the identifier of an Api of this tenant")
+        })?;
+        let grant = self
+            .cached_grant(tenant, &app.client_id, &api.id)
             .await?
             .ok_or_else(|| {
                 OAuthError::new(
@@ -139,7 +135,6 @@ impl Core {
                     "this client has not been granted access to the Api",
                 )
             })?;
-        drop(tx);
         let scope: Vec<String> = match req.scope.as_deref().map(str::split_whitespace) {
             Some(requested) => {
                 let requested: Vec<String> = requested.map(str::to_owned).collect();
@@ -189,5 +184,38 @@ impl Core {
             id_token: None,
             scope: claims.scope,
         })
+    }
+
+    /// The Api with this identifier (cached for [`CONFIG_CACHE_SECS`]).
+    async fn cached_api(
+        &self,
+        tenant: &Tenant,
+        identifier: &str,
+    ) -> Result<Option<Api>, OAuthError> {
+        let key = (tenant.id.clone(), identifier.to_owned());
+        if let Some(hit) = self.caches.apis.get(&key, &*self.clock) {
+            return Ok(hit);
+        }
+        let mut tx = self.store.read().await?;
+        let api = tx.api_get_by_identifier(&tenant.id, identifier).await?;
+        self.caches.apis.put(key, api.clone(), &*self.clock);
+        Ok(api)
+    }
+
+    /// The client's grant on the Api (cached for [`CONFIG_CACHE_SECS`]).
+    async fn cached_grant(
+        &self,
+        tenant: &Tenant,
+        client: &ClientId,
+        api: &ApiId,
+    ) -> Result<Option<ClientGrant>, OAuthError> {
+        let key = (tenant.id.clone(), client.clone(), api.clone());
+        if let Some(hit) = self.caches.grants.get(&key, &*self.clock) {
+            return Ok(hit);
+        }
+        let mut tx = self.store.read().await?;
+        let grant = tx.client_grant_get(&tenant.id, client, api).await?;
+        self.caches.grants.put(key, grant.clone(), &*self.clock);
+        Ok(grant)
     }
 }

@@ -49,8 +49,14 @@ impl Core {
         Ok(())
     }
 
-    /// Append in a transaction of its own (events that accompany no other write).
+    /// Append outside any other write, waiting until it is committed (group commit when
+    /// the writer task runs).
     pub async fn audit_now(&self, event: AuditEvent) -> Result<(), CoreError> {
+        if let Some(w) = &self.audit_writer {
+            return w.append(event).await.map_err(|e| {
+                CoreError::Store(crate::StoreError::Unavailable(format!("audit log: {e}")))
+            });
+        }
         let mut tx = self.store.begin().await?;
         self.audit_in(&mut *tx, event).await?;
         tx.commit().await?;

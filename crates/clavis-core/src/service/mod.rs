@@ -2,13 +2,17 @@
 //! and every service is a method on it, so handlers stay thin and nothing is global.
 
 mod audit;
+mod audit_writer;
 mod bootstrap;
+mod cache;
 mod keyring;
 mod keys;
 mod tenants;
 
 pub use audit::RequestMeta;
+pub use audit_writer::AuditWriter;
 pub use bootstrap::{BOOTSTRAP_TOKEN_LIFETIME_SECS, BootstrapAdmin};
+pub use cache::{CONFIG_CACHE_SECS, Caches, TtlCache};
 pub use keyring::Keyring;
 pub use keys::{JWKS_MAX_AGE_SECS, Rotation};
 pub use tenants::{DEFAULT_CONNECTION, DEFAULT_TENANT};
@@ -30,6 +34,10 @@ pub struct Core {
     pub keys: Arc<crate::oauth::KeyCache>,
     /// Bounds concurrent password hashing on the blocking pool.
     pub hash_permits: Arc<tokio::sync::Semaphore>,
+    /// Short-lived configuration caches for the token hot path.
+    pub caches: Arc<Caches>,
+    /// Group commit for audit events that accompany no other write.
+    pub audit_writer: Option<AuditWriter>,
 }
 
 impl Core {
@@ -40,6 +48,8 @@ impl Core {
         master_key: MasterKey,
     ) -> Self {
         Self {
+            audit_writer: AuditWriter::spawn(store.clone()),
+            caches: Arc::new(Caches::default()),
             store,
             clock,
             rng,

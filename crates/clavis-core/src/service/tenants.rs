@@ -52,12 +52,20 @@ impl Core {
         Ok(tenant)
     }
 
-    /// Look a tenant up by slug.
+    /// Look a tenant up by slug (cached for a moment: it is read on every request).
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant, CoreError> {
-        let slug = Slug::parse(slug).map_err(|_| CoreError::NotFound("tenant"))?;
+        if let Some(t) = self.caches.tenants.get(&slug.to_owned(), &*self.clock) {
+            return Ok(t);
+        }
+        let parsed = Slug::parse(slug).map_err(|_| CoreError::NotFound("tenant"))?;
         let mut tx = self.store.read().await?;
-        tx.tenant_get_by_slug(&slug)
+        let tenant = tx
+            .tenant_get_by_slug(&parsed)
             .await?
-            .ok_or(CoreError::NotFound("tenant"))
+            .ok_or(CoreError::NotFound("tenant"))?;
+        self.caches
+            .tenants
+            .put(slug.to_owned(), tenant.clone(), &*self.clock);
+        Ok(tenant)
     }
 }

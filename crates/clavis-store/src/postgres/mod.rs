@@ -85,11 +85,20 @@ fn bind<'q>(
     query
 }
 
+fn statement(
+    sql: std::borrow::Cow<'static, str>,
+) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    match sql {
+        std::borrow::Cow::Borrowed(s) => sqlx::query(s),
+        std::borrow::Cow::Owned(s) => sqlx::query(sqlx::AssertSqlSafe(s)),
+    }
+}
+
 pub(crate) async fn fetch(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     q: Q,
 ) -> StoreResult<Vec<Row>> {
-    let rows = bind(sqlx::query(q.sql), q.args)
+    let rows = bind(statement(q.sql), q.args)
         .fetch_all(&mut **tx)
         .await
         .map_err(map_err)?;
@@ -138,7 +147,7 @@ pub(crate) async fn exec(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     q: Q,
 ) -> StoreResult<u64> {
-    bind(sqlx::query(q.sql), q.args)
+    bind(statement(q.sql), q.args)
         .execute(&mut **tx)
         .await
         .map(|r| r.rows_affected())

@@ -8,7 +8,32 @@ use clavis_core::ports::{AuditRepo, StoreResult};
 use clavis_types::TenantId;
 
 use crate::SqlTx;
-use crate::sql::{json, opt_json, q};
+use crate::sql::{Q, Value, json, opt_json, q};
+use std::borrow::Cow;
+
+const COLUMNS: usize = 8;
+const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// `INSERT … VALUES ($1, …, $8), ($9, …)` for `rows` events.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (tenant_id, seq, event_id, occurred_at, event_type, actor, organization, context) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..COLUMNS {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * COLUMNS + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 #[async_trait]
 impl AuditRepo for SqlTx {
@@ -34,14 +59,36 @@ impl AuditRepo for SqlTx {
         for e in events.iter_mut() {
             seq += 1;
             e.seq = seq;
+        }
+        // Multi-row inserts in chunks of fixed sizes (few distinct statements to prepare).
+        let mut rest: &[AuditEvent] = events;
+        while !rest.is_empty() {
+            let size = CHUNKS
+                .iter()
+                .copied()
+                .find(|c| *c <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(size);
+            let mut args = Vec::with_capacity(size * COLUMNS);
+            for e in chunk {
+                args.extend([
+                    Value::from(t),
+                    Value::from(e.seq),
+                    Value::from(&e.event_id),
+                    Value::from(e.timestamp),
+                    Value::from(&e.event_type),
+                    json(&e.actor),
+                    opt_json(e.organization.as_ref()),
+                    json(&e.context),
+                ]);
+            }
             self.conn
-                .exec(q!(
-                    "INSERT INTO audit_events (tenant_id, seq, event_id, occurred_at, event_type, actor, organization, context)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    t, seq, &e.event_id, e.timestamp, &e.event_type, json(&e.actor),
-                    opt_json(e.organization.as_ref()), json(&e.context)
-                ))
+                .exec(Q {
+                    sql: Cow::Owned(insert_sql(size)),
+                    args,
+                })
                 .await?;
+            rest = tail;
         }
         Ok(last)
     }

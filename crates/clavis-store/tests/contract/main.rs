@@ -7,5 +7,6 @@
 mod access;
 mod directory;
 mod keys;
+mod oauth;
 mod schema;
 mod support;

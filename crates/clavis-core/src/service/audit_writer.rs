@@ -1,0 +1,69 @@
+//! Group commit for audit events that accompany no other write (token issuance, failed
+//! logins): requests hand their event to one writer task and wait until the transaction
+//! holding it has committed, so no event is lost, while many events share one commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::AuditEvent;
+use crate::ports::Store;
+
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 1024;
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// Handle to the writer task.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<(AuditEvent, Ack)>,
+}
+
+impl AuditWriter {
+    /// Start the writer on the current runtime (`None` outside one).
+    pub fn spawn(store: Arc<dyn Store>) -> Option<Self> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = mpsc::channel(8192);
+        handle.spawn(run(store, rx));
+        Some(Self { tx })
+    }
+
+    /// Append `event` and wait until it is committed.
+    pub async fn append(&self, event: AuditEvent) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((event, ack))
+            .await
+            .map_err(|_| "the audit writer has stopped".to_owned())?;
+        done.await
+            .map_err(|_| "the audit writer has stopped".to_owned())?
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditEvent, Ack)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result = write(&*store, &mut batch).await;
+        for (_, ack) in batch.drain(..) {
+            let _ = ack.send(result.clone());
+        }
+    }
+}
+
+async fn write(store: &dyn Store, batch: &mut [(AuditEvent, Ack)]) -> Result<(), String> {
+    let mut by_tenant: BTreeMap<clavis_types::TenantId, Vec<AuditEvent>> = BTreeMap::new();
+    for (e, _) in batch.iter() {
+        by_tenant
+            .entry(e.tenant_id.clone())
+            .or_default()
+            .push(e.clone());
+    }
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    for (tenant, mut events) in by_tenant {
+        tx.audit_append(&tenant, &mut events)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,77 @@
+//! Short-lived read caches for the token hot path. Entries expire after
+//! [`CONFIG_CACHE_SECS`], so a change made on any node (several nodes share one database)
+//! is seen everywhere within that time; changes made through this node's services can
+//! also invalidate at once. Bounded: a full cache is cleared rather than grown.
+
+use clavis_types::{Clock, Timestamp};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::RwLock;
+
+/// How long configuration read on the hot path (tenants, Apis, client grants) is reused.
+pub const CONFIG_CACHE_SECS: i64 = 2;
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    ttl_ms: i64,
+    map: RwLock<HashMap<K, (V, Timestamp)>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+    pub fn new(ttl_secs: i64) -> Self {
+        Self {
+            ttl_ms: ttl_secs * 1000,
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, k: &K, clock: &dyn Clock) -> Option<V> {
+        let now = clock.now().as_millis();
+        let map = self.map.read().ok()?;
+        let (v, at) = map.get(k)?;
+        (now - at.as_millis() < self.ttl_ms && now >= at.as_millis()).then(|| v.clone())
+    }
+
+    pub fn put(&self, k: K, v: V, clock: &dyn Clock) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(k, (v, clock.now()));
+        }
+    }
+
+    pub fn remove(&self, k: &K) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(k);
+        }
+    }
+}
+
+/// The caches `Core` keeps.
+#[derive(Debug)]
+pub struct Caches {
+    pub tenants: TtlCache<String, crate::model::Tenant>,
+    /// (tenant id, Api identifier) → Api.
+    pub apis: TtlCache<(clavis_types::TenantId, String), Option<crate::model::Api>>,
+    /// (tenant id, client id, Api id) → grant.
+    pub grants: TtlCache<
+        (
+            clavis_types::TenantId,
+            clavis_types::ClientId,
+            clavis_types::ApiId,
+        ),
+        Option<crate::model::ClientGrant>,
+    >,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            tenants: TtlCache::new(CONFIG_CACHE_SECS),
+            apis: TtlCache::new(CONFIG_CACHE_SECS),
+            grants: TtlCache::new(CONFIG_CACHE_SECS),
+        }
+    }
+}
