@@ -17,9 +17,15 @@ struct Histogram {
 }
 
 #[derive(Debug, Default)]
+struct Route {
+    /// (method, status) → count
+    counts: BTreeMap<(String, u16), u64>,
+    latency: Histogram,
+}
+
+#[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    routes: BTreeMap<String, Route>,
 }
 
 #[derive(Debug, Default)]
@@ -38,10 +44,24 @@ impl Metrics {
 
     pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let Ok(mut m) = self.inner.lock() else { return };
-        *m.requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
-        let h = m.latency.entry(route.to_owned()).or_default();
+        // Allocate keys only the first time a route/method/status is seen.
+        if !m.routes.contains_key(route) {
+            m.routes.insert(route.to_owned(), Route::default());
+        }
+        let Some(r) = m.routes.get_mut(route) else {
+            return;
+        };
+        match r
+            .counts
+            .iter_mut()
+            .find(|((m, s), _)| m == method && *s == status)
+        {
+            Some((_, n)) => *n += 1,
+            None => {
+                r.counts.insert((method.to_owned(), status), 1);
+            }
+        }
+        let h = &mut r.latency;
         h.count += 1;
         h.sum += seconds;
         for (i, b) in BUCKETS.iter().enumerate() {
@@ -86,18 +106,20 @@ impl Metrics {
             out,
             "# HELP http_requests_total HTTP requests handled.\n# TYPE http_requests_total counter"
         );
-        for ((method, route, status), n) in &m.requests {
-            let _ = writeln!(
-                out,
-                "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        for (route, r) in &m.routes {
+            for ((method, status), n) in &r.counts {
+                let _ = writeln!(
+                    out,
+                    "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
         }
         let _ = writeln!(
             out,
             "# HELP http_request_duration_seconds HTTP request latency.\n# TYPE http_request_duration_seconds histogram"
         );
-        for (route, h) in &m.latency {
+        for (route, h) in m.routes.iter().map(|(k, r)| (k, &r.latency)) {
             let r = escape(route);
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(

@@ -38,7 +38,7 @@ impl Fixtures {
 
     pub async fn tenant(&self) -> Tenant {
         match self.core.tenant_by_slug(&self.tenant).await {
-            Ok(t) => t,
+            Ok(t) => (*t).clone(),
             Err(_) => {
                 let mut tx = self.core.store.begin().await.expect("begin");
                 let t = self
@@ -199,6 +199,12 @@ impl Fixtures {
 
     /// A user with a password on the default database connection.
     pub async fn user(&self, email: &str, password: &str) -> User {
+        let hash = clavis_crypto::hash_password(password, &*self.core.rng).expect("hash");
+        self.user_with_stored_hash(email, &hash).await
+    }
+
+    /// A user whose stored password hash is `hash` as given (e.g. an imported bcrypt hash).
+    pub async fn user_with_stored_hash(&self, email: &str, hash: &str) -> User {
         let t = self.tenant().await;
         let now = self.core.now();
         let user = User {
@@ -218,8 +224,7 @@ impl Fixtures {
             last_login_at: None,
             deleted_at: None,
         };
-        let hash = clavis_crypto::hash_password(password, &*self.core.rng).expect("hash");
-        self.user_with_hash(&t, user, &hash).await
+        self.user_with_hash(&t, user, hash).await
     }
 
     /// A user whose stored hash is given (e.g. an imported bcrypt hash).
@@ -246,6 +251,44 @@ impl Fixtures {
         .expect("identity");
         tx.commit().await.expect("commit");
         user
+    }
+
+    /// Change an application through core (e.g. `pkce_required`, `organization_usage`).
+    pub async fn edit_app(&self, client_id: &str, f: impl FnOnce(&mut Application)) {
+        let t = self.tenant().await;
+        let id = ClientId::parse(client_id).expect("client id");
+        let mut tx = self.core.store.begin().await.expect("begin");
+        let mut app = tx.app_get(&t.id, &id).await.expect("app").expect("exists");
+        f(&mut app);
+        assert!(
+            tx.app_update(&app).await.expect("update app"),
+            "app updated"
+        );
+        tx.commit().await.expect("commit");
+    }
+
+    /// Change a user through core (e.g. `blocked`).
+    pub async fn edit_user(&self, user: &User, f: impl FnOnce(&mut User)) {
+        let mut tx = self.core.store.begin().await.expect("begin");
+        let mut u = tx
+            .user_get(&user.tenant_id, &user.id)
+            .await
+            .expect("user")
+            .expect("exists");
+        f(&mut u);
+        assert!(
+            tx.user_update(&u).await.expect("update user"),
+            "user updated"
+        );
+        tx.commit().await.expect("commit");
+    }
+
+    /// The stored password hash of a user.
+    pub async fn password_hash(&self, user: &User) -> Option<String> {
+        let mut tx = self.core.store.read().await.expect("read");
+        tx.password_get(&user.tenant_id, &user.id)
+            .await
+            .expect("password")
     }
 
     /// An organization, with `members`.

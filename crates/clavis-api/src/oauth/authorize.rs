@@ -47,10 +47,15 @@ pub(super) fn send_error(issuer: &str, e: AuthorizeError) -> Response {
     }
 }
 
-/// The query without `prompt` (after a login the user has just authenticated).
-fn without_prompt(query: &str) -> String {
+/// The query to return to after a login, without `prompt` and `max_age`: the user has just
+/// authenticated, and checking `max_age` again against a clock that has moved on since the
+/// login would send them back to the login page in a loop.
+fn after_login(query: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "prompt"))
+        .extend_pairs(
+            url::form_urlencoded::parse(query.as_bytes())
+                .filter(|(k, _)| k != "prompt" && k != "max_age"),
+        )
         .finish()
 }
 
@@ -123,7 +128,7 @@ pub(super) async fn authorize(
             let return_to = format!(
                 "/t/{}/authorize?{}",
                 tenant.slug,
-                without_prompt(raw.as_deref().unwrap_or(""))
+                after_login(raw.as_deref().unwrap_or(""))
             );
             let mut login = url::form_urlencoded::Serializer::new(String::new());
             login.append_pair("return_to", &return_to);

@@ -41,21 +41,36 @@ pub(crate) fn routes() -> Router<ApiContext> {
 }
 
 /// An OAuth error as a JSON response (RFC 6749 §5.2), never cached.
-pub(crate) struct OAuthJson(pub OAuthError);
+pub(crate) struct OAuthJson {
+    error: OAuthError,
+    /// An HTTP status other than the error code's own (413 for an oversized body).
+    status: Option<StatusCode>,
+}
+
+impl OAuthJson {
+    pub(crate) fn with_status(error: OAuthError, status: StatusCode) -> Self {
+        Self {
+            error,
+            status: Some(status),
+        }
+    }
+}
 
 impl IntoResponse for OAuthJson {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = self.status.unwrap_or_else(|| {
+            StatusCode::from_u16(self.error.code.status()).unwrap_or(StatusCode::BAD_REQUEST)
+        });
         let body = serde_json::json!({
-            "error": self.0.code.as_str(),
-            "error_description": self.0.description,
+            "error": self.error.code.as_str(),
+            "error_description": self.error.description,
         });
         let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if status == StatusCode::UNAUTHORIZED {
-            let challenge = match self.0.code {
+            let challenge = match self.error.code {
                 clavis_core::oauth::ErrorCode::InvalidToken => "Bearer error=\"invalid_token\"",
                 _ => "Basic realm=\"clavis\"",
             };
@@ -69,8 +84,11 @@ impl IntoResponse for OAuthJson {
 }
 
 impl From<OAuthError> for OAuthJson {
-    fn from(e: OAuthError) -> Self {
-        Self(e)
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error,
+            status: None,
+        }
     }
 }
 

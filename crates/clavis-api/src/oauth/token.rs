@@ -14,11 +14,21 @@ use crate::ApiContext;
 
 type Params = Result<Form<Vec<(String, String)>>, FormRejection>;
 
-fn form(p: Params) -> Result<HashMap<String, String>, OAuthError> {
-    let Form(pairs) = p.map_err(|_| {
-        OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+fn form(p: Params) -> Result<HashMap<String, String>, OAuthJson> {
+    let Form(pairs) = p.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthJson::with_status(
+                OAuthError::invalid_request(format!(
+                    "the body is larger than {} bytes",
+                    crate::MAX_BODY_BYTES
+                )),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            )
+        } else {
+            OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into()
+        }
     })?;
-    single_params(pairs)
+    Ok(single_params(pairs)?)
 }
 
 fn percent_decode(s: &str) -> Option<String> {

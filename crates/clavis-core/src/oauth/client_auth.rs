@@ -4,11 +4,11 @@
 
 use clavis_crypto::{Verifier, peek_jws_header};
 use clavis_types::{ClientId, Timestamp};
+use std::sync::Arc;
 
 use super::{ErrorCode, OAuthError};
 use crate::Core;
 use crate::model::{Application, Tenant};
-use crate::ports::Tx;
 
 /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -57,15 +57,16 @@ fn bad_client() -> OAuthError {
 
 impl Core {
     /// Authenticate the client of a request at `endpoint_url` (the URL the assertion's
-    /// `aud` must name). Returns the application.
+    /// `aud` must name). Returns the application. `tx` is only read; the `jti` of a client
+    /// assertion is recorded in a write transaction of its own, so callers must not hold a
+    /// write transaction here (SQLite has a single writer).
     pub async fn authenticate_client(
         &self,
-        tx: &mut dyn Tx,
         tenant: &Tenant,
         issuer: &str,
         endpoint_url: &str,
         auth: &ClientAuth,
-    ) -> Result<Application, OAuthError> {
+    ) -> Result<Arc<Application>, OAuthError> {
         let claimed = match auth {
             ClientAuth::Basic { client_id, .. }
             | ClientAuth::Post { client_id, .. }
@@ -81,8 +82,8 @@ impl Core {
         let client_id = claimed
             .and_then(|c| ClientId::parse(&c).ok())
             .ok_or_else(bad_client)?;
-        let app = tx
-            .app_get(&tenant.id, &client_id)
+        let app = self
+            .cached_app(tenant, &client_id)
             .await?
             .ok_or_else(bad_client)?;
         if app.token_endpoint_auth_method != auth.method() {
@@ -93,7 +94,7 @@ impl Core {
         }
         match auth {
             ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => {
-                let dk = self.keyring.data_key(tx, &tenant.id).await?;
+                let dk = self.tenant_data_key(tenant).await?;
                 let ok = app
                     .client_secret_digest
                     .as_deref()
@@ -103,7 +104,7 @@ impl Core {
                 }
             }
             ClientAuth::Assertion { assertion, .. } => {
-                self.verify_client_assertion(tx, tenant, issuer, endpoint_url, &app, assertion)
+                self.verify_client_assertion(tenant, issuer, endpoint_url, &app, assertion)
                     .await?;
             }
             ClientAuth::None { .. } => {
@@ -115,9 +116,25 @@ impl Core {
         Ok(app)
     }
 
+    /// The application (cached for [`CONFIG_CACHE_SECS`](crate::service::CONFIG_CACHE_SECS):
+    /// a changed secret or client configuration is seen by every node within that time).
+    pub async fn cached_app(
+        &self,
+        tenant: &Tenant,
+        client_id: &ClientId,
+    ) -> Result<Option<Arc<Application>>, OAuthError> {
+        let key = (tenant.id.clone(), client_id.clone());
+        if let Some(hit) = self.caches.apps.get(&key, &*self.clock) {
+            return Ok(hit);
+        }
+        let mut tx = self.store.read().await?;
+        let app = tx.app_get(&tenant.id, client_id).await?.map(Arc::new);
+        self.caches.apps.put(key, app.clone(), &*self.clock);
+        Ok(app)
+    }
+
     async fn verify_client_assertion(
         &self,
-        tx: &mut dyn Tx,
         tenant: &Tenant,
         issuer: &str,
         endpoint_url: &str,
@@ -155,10 +172,14 @@ impl Core {
         }
         let jti = jti.ok_or_else(|| OAuthError::invalid_client("client assertion needs a jti"))?;
         let expires = Timestamp::from_millis(exp.unwrap_or(0).saturating_mul(1000));
-        if !tx
+        // Committed at once, whatever becomes of the request: the caller's transaction is a
+        // read-only one, and a `jti` may be used once only (RFC 7523 §3).
+        let mut w = self.store.begin().await?;
+        let first_use = w
             .assertion_jti_use(&tenant.id, &app.client_id, jti, expires, now)
-            .await?
-        {
+            .await?;
+        w.commit().await?;
+        if !first_use {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClient,
                 "client assertion replayed",

@@ -3,6 +3,7 @@
 use clavis_types::{ApiId, AppType, ClientId};
 use serde::Serialize;
 use serde_json::{Map, json};
+use std::sync::Arc;
 
 use super::client_auth::ClientAuth;
 use super::mint::AccessTokenClaims;
@@ -66,11 +67,9 @@ impl Core {
                 "grant_type must be authorization_code, refresh_token or client_credentials",
             ));
         }
-        let mut tx = self.store.read().await?;
         let app = self
-            .authenticate_client(&mut *tx, tenant, at.issuer, at.url, auth)
+            .authenticate_client(tenant, at.issuer, at.url, auth)
             .await;
-        drop(tx);
         let app = match app {
             Ok(a) => a,
             Err(e) => {
@@ -191,13 +190,16 @@ impl Core {
         &self,
         tenant: &Tenant,
         identifier: &str,
-    ) -> Result<Option<Api>, OAuthError> {
+    ) -> Result<Option<Arc<Api>>, OAuthError> {
         let key = (tenant.id.clone(), identifier.to_owned());
         if let Some(hit) = self.caches.apis.get(&key, &*self.clock) {
             return Ok(hit);
         }
         let mut tx = self.store.read().await?;
-        let api = tx.api_get_by_identifier(&tenant.id, identifier).await?;
+        let api = tx
+            .api_get_by_identifier(&tenant.id, identifier)
+            .await?
+            .map(Arc::new);
         self.caches.apis.put(key, api.clone(), &*self.clock);
         Ok(api)
     }
@@ -208,13 +210,16 @@ impl Core {
         tenant: &Tenant,
         client: &ClientId,
         api: &ApiId,
-    ) -> Result<Option<ClientGrant>, OAuthError> {
+    ) -> Result<Option<Arc<ClientGrant>>, OAuthError> {
         let key = (tenant.id.clone(), client.clone(), api.clone());
         if let Some(hit) = self.caches.grants.get(&key, &*self.clock) {
             return Ok(hit);
         }
         let mut tx = self.store.read().await?;
-        let grant = tx.client_grant_get(&tenant.id, client, api).await?;
+        let grant = tx
+            .client_grant_get(&tenant.id, client, api)
+            .await?
+            .map(Arc::new);
         self.caches.grants.put(key, grant.clone(), &*self.clock);
         Ok(grant)
     }

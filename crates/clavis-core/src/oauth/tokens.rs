@@ -104,10 +104,10 @@ impl Core {
         meta: &RequestMeta,
     ) -> Result<Value, OAuthError> {
         let _ = meta;
-        let mut tx = self.store.read().await?;
         let client = self
-            .authenticate_client(&mut *tx, tenant, at.issuer, at.url, auth)
+            .authenticate_client(tenant, at.issuer, at.url, auth)
             .await?;
+        let mut tx = self.store.read().await?;
         if !client.app_type.is_confidential() {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -173,10 +173,12 @@ impl Core {
         token: &str,
         meta: &RequestMeta,
     ) -> Result<(), OAuthError> {
-        let mut tx = self.store.begin().await?;
+        // Authenticate on a read transaction first: client authentication may write (an
+        // assertion's jti) in a transaction of its own.
         let client = self
-            .authenticate_client(&mut *tx, tenant, at.issuer, at.url, auth)
+            .authenticate_client(tenant, at.issuer, at.url, auth)
             .await?;
+        let mut tx = self.store.begin().await?;
         let family = match tx
             .refresh_get(&tenant.id, &sha256(token.as_bytes()))
             .await?

@@ -168,7 +168,9 @@ impl Core {
             return Err(invalid());
         }
         if let Some(org) = req.organization.as_deref() {
-            let same = family.org_id.as_ref().is_some_and(|o| o.as_str() == org);
+            // By id or by slug, as at the authorization endpoint.
+            let named = find_org(&mut *tx, tenant, org).await?;
+            let same = named.is_some_and(|n| family.org_id.as_ref() == Some(&n.id));
             if !same {
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was not issued for this organization",

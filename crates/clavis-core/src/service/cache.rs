@@ -6,9 +6,10 @@
 use clavis_types::{Clock, Timestamp};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-/// How long configuration read on the hot path (tenants, Apis, client grants) is reused.
+/// How long configuration read on the hot path (tenants, applications, Apis, client
+/// grants) is reused.
 pub const CONFIG_CACHE_SECS: i64 = 2;
 const MAX_ENTRIES: usize = 10_000;
 
@@ -26,7 +27,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
-    pub fn get(&self, k: &K, clock: &dyn Clock) -> Option<V> {
+    pub fn get<Q>(&self, k: &Q, clock: &dyn Clock) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let now = clock.now().as_millis();
         let map = self.map.read().ok()?;
         let (v, at) = map.get(k)?;
@@ -49,27 +54,32 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
-/// The caches `Core` keeps.
+type ClientKey = (clavis_types::TenantId, clavis_types::ClientId);
+type ApiKey = (clavis_types::TenantId, String);
+type GrantKey = (
+    clavis_types::TenantId,
+    clavis_types::ClientId,
+    clavis_types::ApiId,
+);
+
+/// The caches `Core` keeps. Values are shared (`Arc`), never deep-copied per request.
 #[derive(Debug)]
 pub struct Caches {
-    pub tenants: TtlCache<String, crate::model::Tenant>,
+    /// Tenant slug → tenant.
+    pub tenants: TtlCache<String, Arc<crate::model::Tenant>>,
+    /// (tenant id, client id) → application.
+    pub apps: TtlCache<ClientKey, Option<Arc<crate::model::Application>>>,
     /// (tenant id, Api identifier) → Api.
-    pub apis: TtlCache<(clavis_types::TenantId, String), Option<crate::model::Api>>,
+    pub apis: TtlCache<ApiKey, Option<Arc<crate::model::Api>>>,
     /// (tenant id, client id, Api id) → grant.
-    pub grants: TtlCache<
-        (
-            clavis_types::TenantId,
-            clavis_types::ClientId,
-            clavis_types::ApiId,
-        ),
-        Option<crate::model::ClientGrant>,
-    >,
+    pub grants: TtlCache<GrantKey, Option<Arc<crate::model::ClientGrant>>>,
 }
 
 impl Default for Caches {
     fn default() -> Self {
         Self {
             tenants: TtlCache::new(CONFIG_CACHE_SECS),
+            apps: TtlCache::new(CONFIG_CACHE_SECS),
             apis: TtlCache::new(CONFIG_CACHE_SECS),
             grants: TtlCache::new(CONFIG_CACHE_SECS),
         }

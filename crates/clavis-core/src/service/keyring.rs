@@ -46,6 +46,11 @@ impl Keyring {
         (dk, wrapped)
     }
 
+    /// The tenant's data key if it is already unwrapped.
+    pub fn cached(&self, tenant: &TenantId) -> Option<Arc<DataKey>> {
+        self.cache.read().ok().and_then(|c| c.get(tenant).cloned())
+    }
+
     /// The tenant's data key, unwrapped once and cached.
     pub async fn data_key(
         &self,

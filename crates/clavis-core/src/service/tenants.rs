@@ -2,6 +2,8 @@
 
 use clavis_types::{ConnectionId, ConnectionStrategy, Slug, TenantId};
 
+use std::sync::Arc;
+
 use super::Core;
 use crate::CoreError;
 use crate::model::{Connection, JsonMap, Tenant, TenantSettings};
@@ -52,9 +54,21 @@ impl Core {
         Ok(tenant)
     }
 
+    /// The tenant's data key, reading the store only the first time.
+    pub async fn tenant_data_key(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<std::sync::Arc<clavis_crypto::DataKey>, CoreError> {
+        if let Some(dk) = self.keyring.cached(&tenant.id) {
+            return Ok(dk);
+        }
+        let mut tx = self.store.read().await?;
+        self.keyring.data_key(&mut *tx, &tenant.id).await
+    }
+
     /// Look a tenant up by slug (cached for a moment: it is read on every request).
-    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant, CoreError> {
-        if let Some(t) = self.caches.tenants.get(&slug.to_owned(), &*self.clock) {
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Arc<Tenant>, CoreError> {
+        if let Some(t) = self.caches.tenants.get(slug, &*self.clock) {
             return Ok(t);
         }
         let parsed = Slug::parse(slug).map_err(|_| CoreError::NotFound("tenant"))?;
@@ -63,6 +77,7 @@ impl Core {
             .tenant_get_by_slug(&parsed)
             .await?
             .ok_or(CoreError::NotFound("tenant"))?;
+        let tenant = Arc::new(tenant);
         self.caches
             .tenants
             .put(slug.to_owned(), tenant.clone(), &*self.clock);

@@ -308,7 +308,7 @@ async fn audit_sequences_are_gap_free_per_tenant(db: TestDb) {
         let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
         let expected: Vec<i64> = (1..=i64::try_from(events.len()).unwrap()).collect();
         assert_eq!(seqs, expected, "gap-free, in order");
-        assert!(events.iter().all(|e| &e.tenant_id == &t.id));
+        assert!(events.iter().all(|e| e.tenant_id == t.id));
     }
     assert_eq!(all_a[5].context["i"], 5);
     assert!(
