@@ -6,6 +6,7 @@
 # Needs wrk (installed with apt-get when run as root). Env knobs:
 #   ALGS="RS256 ES256 EdDSA"  CONNS="1 64"  DURATION=20 (s)  C1_DURATION=10
 #   PORT=18111  WRK_THREADS=1  LOG_LEVEL=warn (access log per request at `info`)
+#   CLAVIS_BIN=path/to/clavis (default target/release/clavis, built if missing)
 #   PROFILE=/tmp/clavis.perf (record the server with `perf record -g` during each run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,8 +16,8 @@ DURATION="${DURATION:-20}"; C1_DURATION="${C1_DURATION:-10}"
 PORT="${PORT:-18111}"; WRK_THREADS="${WRK_THREADS:-1}"; LOG_LEVEL="${LOG_LEVEL:-warn}"
 
 command -v wrk >/dev/null || { if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else echo "need wrk"; exit 1; fi; }
-[ -x target/release/clavis ] || cargo build --release -p clavis >/dev/null
-BIN="$(pwd)/target/release/clavis"
+BIN="${CLAVIS_BIN:-$(pwd)/target/release/clavis}"
+[ -x "$BIN" ] || cargo build --release -p clavis >/dev/null
 WORK="$(mktemp -d /tmp/clavis-bench.XXXXXX)"
 SRV=""
 cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null || true; rm -rf "$WORK"; }

@@ -21,16 +21,37 @@ use axum::Router;
 use clavis_core::Core;
 use std::sync::Arc;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned per request, so it is one shared allocation.
 #[derive(Debug, Clone)]
-pub struct ApiContext {
+pub struct ApiContext(Arc<Context>);
+
+/// The fields behind [`ApiContext`].
+#[derive(Debug)]
+pub struct Context {
     pub core: Core,
     /// Public base URL without a trailing slash, e.g. `https://id.example.com`.
     pub public_url: String,
     pub metrics: Arc<Metrics>,
 }
 
+impl std::ops::Deref for ApiContext {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.0
+    }
+}
+
 impl ApiContext {
+    pub fn new(core: Core, public_url: String, metrics: Arc<Metrics>) -> Self {
+        Self(Arc::new(Context {
+            core,
+            public_url,
+            metrics,
+        }))
+    }
+}
+
+impl Context {
     /// Cookies carry `Secure` when Clavis is reached over https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")

@@ -198,6 +198,39 @@ impl Signer {
     /// Compact JWS of `payload`. The protected header is `{"alg", "kid"}` plus the entries
     /// of `header_extra` (e.g. `typ`); entries named `alg` or `kid` there are ignored, so
     /// the header always states the key's own algorithm and id.
+    /// Compact JWS over a payload serialised by the caller (any `Serialize` type), with
+    /// the protected header `{"alg", "kid", "typ"}`. The header is built from the key, so
+    /// the algorithm can never be chosen by the payload's author.
+    pub fn sign_typed<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        payload: &T,
+        rng: &dyn Rng,
+    ) -> Result<String, CryptoError> {
+        #[derive(serde::Serialize)]
+        struct Header<'a> {
+            alg: &'a str,
+            kid: &'a str,
+            typ: &'a str,
+        }
+        let header = serde_json::to_vec(&Header {
+            alg: self.alg.as_str(),
+            kid: &self.kid,
+            typ,
+        })
+        .map_err(|e| CryptoError::Encoding(format!("JWS header: {e}")))?;
+        let payload = serde_json::to_vec(payload)
+            .map_err(|e| CryptoError::Encoding(format!("JWS payload: {e}")))?;
+        let mut out = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 100);
+        out.push_str(&b64url(&header));
+        out.push('.');
+        out.push_str(&b64url(&payload));
+        let sig = self.sign(out.as_bytes(), rng)?;
+        out.push('.');
+        out.push_str(&b64url(&sig));
+        Ok(out)
+    }
+
     pub fn sign_jws(
         &self,
         header_extra: &Map<String, Value>,

@@ -140,11 +140,11 @@ impl Server {
             source,
         })?;
         let public_url = cfg.public_url_for(local_addr);
-        let ctx = ApiContext {
-            core: core.clone(),
-            public_url: public_url.clone(),
-            metrics: Arc::new(Metrics::new(started)),
-        };
+        let ctx = ApiContext::new(
+            core.clone(),
+            public_url.clone(),
+            Arc::new(Metrics::new(started)),
+        );
         tracing::info!(
             %local_addr,
             %public_url,

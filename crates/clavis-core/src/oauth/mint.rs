@@ -64,6 +64,37 @@ pub struct AccessTokenClaims {
     pub extra: Map<String, Value>,
 }
 
+/// The JSON payload of an access token, serialised without building a map per request.
+#[derive(serde::Serialize)]
+struct AtPayload<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    azp: &'a str,
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_name: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
 /// A minted token.
 #[derive(Debug, Clone)]
 pub struct Minted {
@@ -150,39 +181,27 @@ impl Core {
         let now = self.now();
         let exp = now.plus_secs(c.lifetime_secs);
         let jti = self.new_jti();
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(issuer));
-        claims.insert("sub".into(), json!(c.sub));
-        claims.insert(
-            "aud".into(),
-            match c.audience.as_slice() {
-                [one] => json!(one),
-                many => json!(many),
+        let claims = AtPayload {
+            iss: issuer,
+            sub: &c.sub,
+            aud: match c.audience.as_slice() {
+                [one] => Audience::One(one),
+                many => Audience::Many(many),
             },
-        );
-        claims.insert("exp".into(), json!(exp.as_secs()));
-        claims.insert("iat".into(), json!(now.as_secs()));
-        claims.insert("jti".into(), json!(jti));
-        claims.insert("client_id".into(), json!(c.client_id));
-        claims.insert("azp".into(), json!(c.client_id));
-        claims.insert("scope".into(), json!(c.scope));
-        if let Some(t) = c.auth_time {
-            claims.insert("auth_time".into(), json!(t.as_secs()));
-        }
-        if let Some(p) = &c.permissions {
-            claims.insert("permissions".into(), json!(p));
-        }
-        if let Some(o) = &c.org {
-            claims.insert("org_id".into(), json!(o.id.as_str()));
-            claims.insert("org_name".into(), json!(o.name));
-        }
-        for (k, v) in &c.extra {
-            claims.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        let mut header = Map::new();
-        header.insert("typ".into(), json!("at+jwt"));
+            exp: exp.as_secs(),
+            iat: now.as_secs(),
+            jti: &jti,
+            client_id: &c.client_id,
+            azp: &c.client_id,
+            scope: &c.scope,
+            auth_time: c.auth_time.map(Timestamp::as_secs),
+            permissions: c.permissions.as_deref(),
+            org_id: c.org.as_ref().map(|o| o.id.as_str()),
+            org_name: c.org.as_ref().map(|o| o.name.as_str()),
+            extra: &c.extra,
+        };
         let token = signer
-            .sign_jws(&header, &Value::Object(claims), &*self.rng)
+            .sign_typed("at+jwt", &claims, &*self.rng)
             .map_err(crate::CoreError::from)?;
         Ok(Minted {
             token,

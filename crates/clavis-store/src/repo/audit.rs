@@ -16,19 +16,16 @@ const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// `INSERT … VALUES ($1, …, $8), ($9, …)` for `rows` events.
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(120 + rows * COLUMNS * 7);
+    sql.push_str(
         "INSERT INTO audit_events (tenant_id, seq, event_id, occurred_at, event_type, actor, organization, context) VALUES ",
     );
     for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
+        sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..COLUMNS {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * COLUMNS + c + 1));
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = write!(sql, "{sep}${}", r * COLUMNS + c + 1);
         }
         sql.push(')');
     }

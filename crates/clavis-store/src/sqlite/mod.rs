@@ -21,6 +21,9 @@ use crate::sql::{Conn, Q, Row, Value, map_err};
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Alive while any clone of the store is; the checkpointer stops when it is gone or
+    /// when the store is closed.
+    alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqliteStore {
@@ -34,7 +37,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-8000");
+            .pragma("cache_size", "-8000")
+            // Checkpoints run on a background connection (below), not inside a commit
+            // that requests are waiting on.
+            .pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -49,7 +55,13 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, readers })
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        spawn_checkpointer(opts_for_checkpoints(url)?, Arc::downgrade(&alive));
+        Ok(Self {
+            writer,
+            readers,
+            alive,
+        })
     }
 
     /// Apply pending migrations (refusing a database from a newer Clavis).
@@ -89,6 +101,46 @@ impl SqliteStore {
     }
 }
 
+/// Options for the checkpoint connection (same file, normal settings).
+fn opts_for_checkpoints(url: &str) -> StoreResult<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+/// Every second, copy committed WAL pages into the database file (PASSIVE: never blocks
+/// readers or the writer). Stops once the store is closed or dropped.
+fn spawn_checkpointer(
+    opts: SqliteConnectOptions,
+    alive: std::sync::Weak<std::sync::atomic::AtomicBool>,
+) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let Ok(mut conn) = opts.connect().await else {
+            return;
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let running = alive
+                .upgrade()
+                .is_some_and(|a| a.load(std::sync::atomic::Ordering::Acquire));
+            if !running
+                || sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut conn)
+                    .await
+                    .is_err()
+            {
+                let _ = conn.close().await;
+                return;
+            }
+        }
+    });
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
@@ -111,6 +163,8 @@ impl Store for SqliteStore {
         "sqlite"
     }
     async fn close(&self) {
+        self.alive
+            .store(false, std::sync::atomic::Ordering::Release);
         if let Ok(mut c) = self.writer.acquire().await {
             let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut *c)
