@@ -111,6 +111,56 @@ fn no_store(mut resp: Response) -> Response {
     resp
 }
 
+/// What every client-authenticated endpoint starts with: the tenant, the form (each
+/// parameter once), the client's credentials, and the endpoint's issuer and URL.
+struct Prepared {
+    tenant: std::sync::Arc<clavis_core::model::Tenant>,
+    form: HashMap<String, String>,
+    auth: ClientAuth,
+    issuer: String,
+    url: String,
+}
+
+impl Prepared {
+    async fn new(
+        ctx: &ApiContext,
+        tenant: &str,
+        path: &str,
+        headers: &HeaderMap,
+        params: Params,
+    ) -> Result<Self, OAuthJson> {
+        let tenant = ctx
+            .core
+            .tenant_by_slug(tenant)
+            .await
+            .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
+        let mut form = form(params)?;
+        let auth = client_auth(headers, &mut form).map_err(OAuthJson::from)?;
+        let issuer = ctx.issuer(tenant.slug.as_str());
+        let url = format!("{issuer}{path}");
+        Ok(Self {
+            tenant,
+            form,
+            auth,
+            issuer,
+            url,
+        })
+    }
+
+    fn at(&self) -> Endpoint<'_> {
+        Endpoint {
+            issuer: &self.issuer,
+            url: &self.url,
+        }
+    }
+
+    fn token_param(&mut self) -> Result<String, OAuthError> {
+        self.form
+            .remove("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))
+    }
+}
+
 pub(super) async fn token(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
@@ -118,13 +168,8 @@ pub(super) async fn token(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, OAuthJson> {
-    let tenant = ctx
-        .core
-        .tenant_by_slug(&tenant)
-        .await
-        .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
-    let mut f = form(params)?;
-    let auth = client_auth(&headers, &mut f)?;
+    let mut p = Prepared::new(&ctx, &tenant, "/oauth/token", &headers, params).await?;
+    let f = &mut p.form;
     let req = TokenRequest {
         grant_type: f
             .remove("grant_type")
@@ -137,20 +182,9 @@ pub(super) async fn token(
         audience: f.remove("audience"),
         organization: f.remove("organization"),
     };
-    let issuer = ctx.issuer(tenant.slug.as_str());
-    let url = format!("{issuer}/oauth/token");
     let resp = ctx
         .core
-        .token(
-            &tenant,
-            Endpoint {
-                issuer: &issuer,
-                url: &url,
-            },
-            &auth,
-            &req,
-            &meta,
-        )
+        .token(&p.tenant, p.at(), &p.auth, &req, &meta)
         .await?;
     Ok(no_store(axum::Json(resp).into_response()))
 }
@@ -162,30 +196,11 @@ pub(super) async fn introspect(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, OAuthJson> {
-    let tenant = ctx
-        .core
-        .tenant_by_slug(&tenant)
-        .await
-        .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
-    let mut f = form(params)?;
-    let auth = client_auth(&headers, &mut f)?;
-    let token = f
-        .remove("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let issuer = ctx.issuer(tenant.slug.as_str());
-    let url = format!("{issuer}/oauth/introspect");
+    let mut p = Prepared::new(&ctx, &tenant, "/oauth/introspect", &headers, params).await?;
+    let token = p.token_param()?;
     let out = ctx
         .core
-        .introspect(
-            &tenant,
-            Endpoint {
-                issuer: &issuer,
-                url: &url,
-            },
-            &auth,
-            &token,
-            &meta,
-        )
+        .introspect(&p.tenant, p.at(), &p.auth, &token, &meta)
         .await?;
     Ok(no_store(axum::Json(out).into_response()))
 }
@@ -197,29 +212,10 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, OAuthJson> {
-    let tenant = ctx
-        .core
-        .tenant_by_slug(&tenant)
-        .await
-        .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
-    let mut f = form(params)?;
-    let auth = client_auth(&headers, &mut f)?;
-    let token = f
-        .remove("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let issuer = ctx.issuer(tenant.slug.as_str());
-    let url = format!("{issuer}/oauth/revoke");
+    let mut p = Prepared::new(&ctx, &tenant, "/oauth/revoke", &headers, params).await?;
+    let token = p.token_param()?;
     ctx.core
-        .revoke(
-            &tenant,
-            Endpoint {
-                issuer: &issuer,
-                url: &url,
-            },
-            &auth,
-            &token,
-            &meta,
-        )
+        .revoke(&p.tenant, p.at(), &p.auth, &token, &meta)
         .await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
