@@ -332,9 +332,10 @@ async fn rp_initiated_logout(b: Backend) {
     let Value::Object(claims) = payload(&hint) else {
         panic!("claims")
     };
+    let other_signer = s.core.signer(&other).await.unwrap();
     let foreign = s
         .core
-        .mint_id_token(&other, &issuer, &web.client_id, 3600, claims)
+        .mint_id_token(&other_signer, &issuer, &web.client_id, 3600, claims)
         .await
         .unwrap();
     for bad_hint in [forged.as_str(), foreign.as_str(), "garbage"] {

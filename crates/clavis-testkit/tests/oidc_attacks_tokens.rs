@@ -375,10 +375,11 @@ async fn forged_access_tokens_are_refused(b: Backend) {
     ));
     // Validly signed by tenant other, claiming default's issuer (right shape, wrong keys).
     let other = s.fixtures("other").tenant().await;
+    let other_signer = s.core.signer(&other).await.unwrap();
     let minted = s
         .core
         .mint_access_token(
-            &other,
+            &other_signer,
             &issuer,
             &AccessTokenClaims {
                 sub: claims["sub"].as_str().unwrap().to_owned(),

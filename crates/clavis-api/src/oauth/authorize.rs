@@ -94,6 +94,8 @@ pub(super) async fn authorize(
         audience: get("audience"),
         response_mode: get("response_mode"),
         login_hint: get("login_hint"),
+        request: get("request"),
+        request_uri: get("request_uri"),
     };
     let v = match ctx.core.validate_authorize(&tenant, &p).await {
         Ok(v) => v,

@@ -28,7 +28,10 @@ pub(super) struct LoginForm {
 /// Only a path back into this tenant's authorization endpoint is accepted as `return_to`.
 fn safe_return_to(tenant: &str, r: &str) -> bool {
     let prefix = format!("/t/{tenant}/authorize?");
-    r.starts_with(&prefix) && !r.contains(['\r', '\n', '\\']) && r.len() <= 4096
+    r.starts_with(&prefix)
+        && !r.contains('\\')
+        && !r.chars().any(|c| c.is_control())
+        && r.len() <= 4096
 }
 
 fn form(

@@ -93,11 +93,23 @@ async fn finish(
 }
 
 pub(super) async fn start(
+    state: State<ApiContext>,
+    tenant: Path<String>,
+    meta: Meta,
+    headers: HeaderMap,
+    Query(p): Query<LogoutParams>,
+) -> Response {
+    begin(state, tenant, meta, headers, p).await
+}
+
+/// A logout request (GET, or a POST from the relying party): end the session at once when
+/// a valid `id_token_hint` names it, otherwise ask the user.
+async fn begin(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    Query(p): Query<LogoutParams>,
+    p: LogoutParams,
 ) -> Response {
     let Ok(tenant) = ctx.core.tenant_by_slug(&tenant).await else {
         return error_page(&OAuthError::invalid_request("unknown tenant"));
@@ -192,6 +204,18 @@ pub(super) async fn confirm(
     let Ok(tenant) = ctx.core.tenant_by_slug(&tenant).await else {
         return error_page(&OAuthError::invalid_request("unknown tenant"));
     };
+    // A POST from the relying party (RP-Initiated Logout §2) carries no CSRF field of
+    // ours: treat it like the GET form of the request.
+    if p.csrf.is_none() {
+        return begin(
+            State(ctx),
+            Path(tenant.slug.to_string()),
+            Meta(meta),
+            headers,
+            p,
+        )
+        .await;
+    }
     if !csrf::verify(&headers, p.csrf.as_deref().unwrap_or("")) {
         return page(
             StatusCode::FORBIDDEN,

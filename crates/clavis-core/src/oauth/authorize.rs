@@ -36,6 +36,9 @@ pub struct AuthorizeParams {
     pub audience: Option<String>,
     pub response_mode: Option<String>,
     pub login_hint: Option<String>,
+    /// Request objects (JAR) are not supported; their presence is refused, not ignored.
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
 }
 
 /// A validated request.
@@ -208,6 +211,15 @@ impl Core {
             }
             (None, None) => {}
         }
+        if p.request.is_some() || p.request_uri.is_some() {
+            return Err(AuthorizeError::redirect(
+                &v,
+                OAuthError::new(
+                    ErrorCode::RequestNotSupported,
+                    "request objects are not supported",
+                ),
+            ));
+        }
         for prompt in p.prompt.as_deref().unwrap_or("").split_whitespace() {
             match prompt {
                 "none" => v.prompt_none = true,
@@ -222,7 +234,8 @@ impl Core {
                 }
             }
         }
-        if v.prompt_none && v.prompt_login {
+        let prompts = p.prompt.as_deref().unwrap_or("").split_whitespace().count();
+        if v.prompt_none && prompts > 1 {
             return Err(bad(
                 &v,
                 ErrorCode::InvalidRequest,

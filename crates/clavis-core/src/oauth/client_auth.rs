@@ -87,10 +87,8 @@ impl Core {
             .await?
             .ok_or_else(bad_client)?;
         if app.token_endpoint_auth_method != auth.method() {
-            return Err(OAuthError::invalid_client(format!(
-                "this client authenticates with {}",
-                app.token_endpoint_auth_method
-            )));
+            // The same answer as for an unknown client: nothing about the client leaks.
+            return Err(bad_client());
         }
         match auth {
             ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => {
@@ -129,7 +127,10 @@ impl Core {
         }
         let mut tx = self.store.read().await?;
         let app = tx.app_get(&tenant.id, client_id).await?.map(Arc::new);
-        self.caches.apps.put(key, app.clone(), &*self.clock);
+        // Only hits are cached: made-up client ids cannot fill (and so flush) the cache.
+        if app.is_some() {
+            self.caches.apps.put(key, app.clone(), &*self.clock);
+        }
         Ok(app)
     }
 

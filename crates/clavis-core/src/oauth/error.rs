@@ -16,6 +16,8 @@ pub enum ErrorCode {
     InvalidScope,
     AccessDenied,
     LoginRequired,
+    RequestNotSupported,
+    InsufficientScope,
     InvalidToken,
     ServerError,
     TemporarilyUnavailable,
@@ -34,6 +36,8 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::InsufficientScope => "insufficient_scope",
             Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
@@ -44,7 +48,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
-            Self::AccessDenied => 403,
+            Self::AccessDenied | Self::InsufficientScope => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,

@@ -158,7 +158,8 @@ impl Core {
             auth_time: None,
             extra: Map::from_iter([("gty".to_owned(), json!("client-credentials"))]),
         };
-        let minted = self.mint_access_token(tenant, issuer, &claims).await?;
+        let signer = self.signer(tenant).await?;
+        let minted = self.mint_access_token(&signer, issuer, &claims).await?;
         let event = self.audit_event(
             &tenant.id,
             "token.issued",
@@ -200,7 +201,9 @@ impl Core {
             .api_get_by_identifier(&tenant.id, identifier)
             .await?
             .map(Arc::new);
-        self.caches.apis.put(key, api.clone(), &*self.clock);
+        if api.is_some() {
+            self.caches.apis.put(key, api.clone(), &*self.clock);
+        }
         Ok(api)
     }
 
@@ -220,7 +223,9 @@ impl Core {
             .client_grant_get(&tenant.id, client, api)
             .await?
             .map(Arc::new);
-        self.caches.grants.put(key, grant.clone(), &*self.clock);
+        if grant.is_some() {
+            self.caches.grants.put(key, grant.clone(), &*self.clock);
+        }
         Ok(grant)
     }
 }

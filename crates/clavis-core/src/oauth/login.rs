@@ -156,9 +156,12 @@ impl Core {
         if let Some(h) = &new_hash {
             tx.password_set(&tenant.id, &user.id, h, now).await?;
         }
+        if !tx.user_record_login(&tenant.id, &user.id, now).await? {
+            // Blocked or deleted while the password was being checked.
+            return Err(LoginError::Blocked);
+        }
         let mut updated = user.clone();
         updated.last_login_at = Some(now);
-        tx.user_update(&updated).await?;
         tx.session_insert(&session).await?;
         let event = self.audit_event(
             &tenant.id,

@@ -170,14 +170,14 @@ impl Core {
         clavis_types::random_base32(&*self.rng, 26)
     }
 
-    /// Sign an RFC 9068 access token.
+    /// Sign an RFC 9068 access token with `signer` (fetched with [`Core::signer`] before
+    /// any transaction is opened, so no request ever holds two pool connections).
     pub async fn mint_access_token(
         &self,
-        tenant: &Tenant,
+        signer: &Signer,
         issuer: &str,
         c: &AccessTokenClaims,
     ) -> Result<Minted, OAuthError> {
-        let signer = self.signer(tenant).await?;
         let now = self.now();
         let exp = now.plus_secs(c.lifetime_secs);
         let jti = self.new_jti();
@@ -213,13 +213,12 @@ impl Core {
     /// Sign an ID token with the given claims (iss, aud, exp, iat are added here).
     pub async fn mint_id_token(
         &self,
-        tenant: &Tenant,
+        signer: &Signer,
         issuer: &str,
         client_id: &str,
         lifetime_secs: i64,
         mut claims: Map<String, Value>,
     ) -> Result<String, OAuthError> {
-        let signer = self.signer(tenant).await?;
         let now = self.now();
         claims.insert("iss".into(), json!(issuer));
         claims.insert("aud".into(), json!(client_id));

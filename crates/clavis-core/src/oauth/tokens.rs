@@ -72,7 +72,7 @@ impl Core {
             .collect();
         if !scope.contains(&"openid") {
             return Err(OAuthError::new(
-                ErrorCode::InvalidToken,
+                ErrorCode::InsufficientScope,
                 "the access token was not issued with the openid scope",
             ));
         }
@@ -107,14 +107,60 @@ impl Core {
         let client = self
             .authenticate_client(tenant, at.issuer, at.url, auth)
             .await?;
-        let mut tx = self.store.read().await?;
         if !client.app_type.is_confidential() {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "only confidential clients may introspect tokens",
             ));
         }
-        if let Ok(claims) = self.verify_access_token(tenant, at.issuer, token).await {
+        // Verification opens (and closes) its own read transaction: never nest two.
+        let verified = self
+            .verify_access_token(tenant, at.issuer, token)
+            .await
+            .ok();
+        let mut tx = self.store.read().await?;
+        if let Some(claims) = verified {
+            // RFC 7662 §4: only the token's own client, or a client granted on its
+            // audience (a resource server), may learn about it.
+            let own =
+                claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str());
+            let mut granted = false;
+            if !own {
+                let auds: Vec<String> = match claims.get("aud") {
+                    Some(Value::String(a)) => vec![a.clone()],
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for aud in auds {
+                    if let Some(api) = tx.api_get_by_identifier(&tenant.id, &aud).await?
+                        && tx
+                            .client_grant_get(&tenant.id, &client.client_id, &api.id)
+                            .await?
+                            .is_some()
+                    {
+                        granted = true;
+                        break;
+                    }
+                }
+            }
+            // A blocked or deleted user's tokens are no longer active.
+            let user_live = match claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .and_then(|s| UserId::parse(s).ok())
+            {
+                Some(uid) => tx
+                    .user_get(&tenant.id, &uid)
+                    .await?
+                    .is_some_and(|u| !u.blocked && u.deleted_at.is_none()),
+                None => true,
+            };
+            if !(own || granted) || !user_live {
+                return Ok(json!({ "active": false }));
+            }
             let mut out = Map::new();
             out.insert("active".into(), json!(true));
             out.insert("token_type".into(), json!("Bearer"));
@@ -178,13 +224,15 @@ impl Core {
         let client = self
             .authenticate_client(tenant, at.issuer, at.url, auth)
             .await?;
+        // Verify before the write transaction opens: never hold two pool connections.
+        let verified = self.verify_access_token(tenant, at.issuer, token).await;
         let mut tx = self.store.begin().await?;
         let family = match tx
             .refresh_get(&tenant.id, &sha256(token.as_bytes()))
             .await?
         {
             Some(r) => Some(r.family_id),
-            None => match self.verify_access_token(tenant, at.issuer, token).await {
+            None => match verified {
                 Ok(claims) => {
                     let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
                     match tx.access_token_family(&tenant.id, jti).await? {

@@ -32,6 +32,7 @@ impl Core {
             .filter(|c| !c.is_empty() && c.len() <= 256)
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = self.now();
+        let signer = self.signer(tenant).await?;
         let mut tx = self.store.begin().await?;
         let Some((stored, first_use)) = tx
             .code_consume(&tenant.id, &sha256(code.as_bytes()), now)
@@ -121,13 +122,17 @@ impl Core {
         let resp = self
             .issue_for_family(
                 &mut *tx,
+                &signer,
                 tenant,
                 issuer,
                 app,
                 &family,
                 &user,
-                stored.nonce.as_deref(),
-                None,
+                Issue {
+                    nonce: stored.nonce.as_deref(),
+                    narrowed_scope: None,
+                    new_refresh_token: true,
+                },
                 meta,
             )
             .await?;
@@ -150,6 +155,7 @@ impl Core {
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let digest = sha256(token.as_bytes());
         let now = self.now();
+        let signer = self.signer(tenant).await?;
         let mut tx = self.store.begin().await?;
         let invalid =
             || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
@@ -216,10 +222,16 @@ impl Core {
             None => None,
         };
         let user = live_user(&mut *tx, tenant, &family.user_id).await?;
+        // Without rotation the client keeps its refresh token: no new one is stored.
         let keep = (!app.refresh.rotation).then(|| token.to_owned());
+        let issue = Issue {
+            nonce: None,
+            narrowed_scope: scope,
+            new_refresh_token: keep.is_none(),
+        };
         let mut resp = self
             .issue_for_family(
-                &mut *tx, tenant, issuer, app, &family, &user, None, scope, meta,
+                &mut *tx, &signer, tenant, issuer, app, &family, &user, issue, meta,
             )
             .await?;
         if let Some(same) = keep {
@@ -235,18 +247,18 @@ impl Core {
     async fn issue_for_family(
         &self,
         tx: &mut dyn Tx,
+        signer: &clavis_crypto::Signer,
         tenant: &Tenant,
         issuer: &str,
         app: &Application,
         family: &TokenFamily,
         user: &User,
-        nonce: Option<&str>,
-        narrowed_scope: Option<String>,
+        issue: Issue<'_>,
         meta: &RequestMeta,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
-        let scope = narrowed_scope.unwrap_or_else(|| family.scope.clone());
-        let scopes: Vec<&str> = scope.split_whitespace().collect();
+        let nonce = issue.nonce;
+        let mut scope = issue.narrowed_scope.unwrap_or_else(|| family.scope.clone());
         let org = match &family.org_id {
             Some(id) => {
                 let org = tx.org_get(&tenant.id, id).await?.ok_or_else(|| {
@@ -276,22 +288,30 @@ impl Core {
                     .api_get_by_identifier(&tenant.id, aud)
                     .await?
                     .ok_or_else(|| OAuthError::invalid_grant("the Api no longer exists"))?;
-                let perms = if api.rbac_enabled && api.permissions_in_token {
-                    Some(
-                        effective_permissions(
-                            tx,
-                            &tenant.id,
-                            &user.id,
-                            family.org_id.as_ref(),
-                            &api.id,
-                        )
-                        .await?,
+                let perms = if api.rbac_enabled {
+                    // Re-evaluated at every issuance: a permission removed since the
+                    // login leaves the scope of refreshed tokens too.
+                    let held = effective_permissions(
+                        tx,
+                        &tenant.id,
+                        &user.id,
+                        family.org_id.as_ref(),
+                        &api.id,
                     )
+                    .await?;
+                    scope = scope
+                        .split_whitespace()
+                        .filter(|s| {
+                            super::scopes::OIDC_SCOPES.contains(s) || held.iter().any(|h| h == s)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    api.permissions_in_token.then_some(held)
                 } else {
                     None
                 };
                 let mut aud = vec![api.identifier.clone()];
-                if scopes.contains(&"openid") {
+                if scope.split_whitespace().any(|s| s == "openid") {
                     aud.push(userinfo.clone());
                 }
                 (aud, api.token_lifetime, perms, api.allow_offline_access)
@@ -303,6 +323,7 @@ impl Core {
                 true,
             ),
         };
+        let scopes: Vec<&str> = scope.split_whitespace().collect();
         let claims = AccessTokenClaims {
             sub: user.id.to_string(),
             client_id: app.client_id.to_string(),
@@ -314,7 +335,7 @@ impl Core {
             auth_time: Some(family.auth_time),
             extra: Map::new(),
         };
-        let minted = self.mint_access_token(tenant, issuer, &claims).await?;
+        let minted = self.mint_access_token(signer, issuer, &claims).await?;
         tx.access_token_record(&tenant.id, &minted.jti, &family.id, minted.expires_at)
             .await?;
         let id_token = if scopes.contains(&"openid") {
@@ -333,7 +354,7 @@ impl Core {
             }
             Some(
                 self.mint_id_token(
-                    tenant,
+                    signer,
                     issuer,
                     app.client_id.as_str(),
                     app.id_token_lifetime,
@@ -344,7 +365,8 @@ impl Core {
         } else {
             None
         };
-        let refresh_token = if scopes.contains(&"offline_access")
+        let refresh_token = if issue.new_refresh_token
+            && scopes.contains(&"offline_access")
             && allow_offline
             && app.grant_types.iter().any(|g| g == "refresh_token")
         {
@@ -403,6 +425,13 @@ fn actor(user_id: &str, app: &Application) -> AuditActor {
         client_id: Some(app.client_id.to_string()),
         ..AuditActor::default()
     }
+}
+
+/// What `issue_for_family` issues besides the access token.
+struct Issue<'a> {
+    nonce: Option<&'a str>,
+    narrowed_scope: Option<String>,
+    new_refresh_token: bool,
 }
 
 /// The user, if it still exists, is not deleted and not blocked.

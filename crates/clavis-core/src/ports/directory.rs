@@ -100,6 +100,14 @@ pub trait TeamRepo: Send {
 #[async_trait]
 pub trait UserRepo: Send {
     async fn user_insert(&mut self, user: &User) -> StoreResult<()>;
+    /// Record a login, only if the user is still neither blocked nor deleted (a block
+    /// made while the password was being checked wins); false otherwise.
+    async fn user_record_login(
+        &mut self,
+        t: &TenantId,
+        id: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Soft-deleted users are returned too; callers check `deleted_at`.
     async fn user_get(&mut self, t: &TenantId, id: &UserId) -> StoreResult<Option<User>>;
     /// Only users that are not soft-deleted.

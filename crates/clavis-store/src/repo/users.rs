@@ -41,6 +41,24 @@ impl UserRepo for SqlTx {
             .await
             .map(drop)
     }
+    async fn user_record_login(
+        &mut self,
+        t: &TenantId,
+        id: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "UPDATE users SET last_login_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND NOT blocked AND deleted_at IS NULL",
+                t,
+                id,
+                at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
     async fn user_get(&mut self, t: &TenantId, id: &UserId) -> StoreResult<Option<User>> {
         self.conn
             .fetch_opt(q!(

@@ -14,6 +14,7 @@ clavis_store::on_both_backends!(
     refresh_tokens_and_families,
     audit_sequences_are_gap_free_per_tenant,
     assertion_jtis_are_single_use,
+    a_login_never_unblocks_a_user,
 );
 
 async fn client_grant_isolation(db: TestDb) {
@@ -350,4 +351,23 @@ async fn assertion_jtis_are_single_use(db: TestDb) {
             .await
             .unwrap()
     );
+}
+
+async fn a_login_never_unblocks_a_user(db: TestDb) {
+    let core = db.core();
+    let (a, b) = two_tenants(&core).await;
+    let mut tx = begin(&core).await;
+    let mut u = user(&core, &a, "alice@x.test");
+    tx.user_insert(&u).await.unwrap();
+    let now = core.now();
+    assert!(
+        !tx.user_record_login(&b.id, &u.id, now).await.unwrap(),
+        "not through another tenant"
+    );
+    assert!(tx.user_record_login(&a.id, &u.id, now).await.unwrap());
+    u.blocked = true;
+    assert!(tx.user_update(&u).await.unwrap());
+    // a login that was checked before the block cannot record itself (or unblock)
+    assert!(!tx.user_record_login(&a.id, &u.id, now).await.unwrap());
+    assert!(tx.user_get(&a.id, &u.id).await.unwrap().unwrap().blocked);
 }
