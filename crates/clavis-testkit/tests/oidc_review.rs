@@ -23,6 +23,7 @@ on_both!(
     introspection_only_for_the_token_client_or_its_resource_server,
     control_characters_in_return_to_are_refused,
     request_objects_are_refused_not_ignored,
+    authorization_requests_may_be_posted,
 );
 
 const CB: &str = "https://rp.example.com/cb";
@@ -266,4 +267,47 @@ async fn request_objects_are_refused_not_ignored(b: Backend) {
     let q = query_of(r.header("location").unwrap());
     assert_eq!(q["error"], "request_not_supported");
     assert_eq!(q["state"], "st");
+}
+
+async fn authorization_requests_may_be_posted(b: Backend) {
+    let s = TestServer::start(b).await;
+    let fx = s.fixtures("default");
+    let web = fx.web_app(&[CB], &[]).await;
+    let (_, challenge) = pkce();
+    let form = |prompt: &'static str| {
+        vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", web.client_id.clone()),
+            ("redirect_uri", CB.to_owned()),
+            ("state", "st".to_owned()),
+            ("code_challenge", challenge.clone()),
+            ("code_challenge_method", "S256".to_owned()),
+            ("prompt", prompt.to_owned()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let c = s.client.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.post_form("/t/default/authorize", &pairs, &[]).await
+        }
+    };
+    // prompt=none without a session: the same error redirect as for GET
+    let r = post(form("none")).await;
+    let q = query_of(r.header("location").unwrap());
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("login_required", "st")
+    );
+    // otherwise: to the login page, which returns to an equivalent GET request
+    let r = post(form("login")).await;
+    let loc = r.header("location").unwrap();
+    assert!(loc.starts_with("/t/default/login?return_to="), "{loc}");
+    let rt = query_of(loc)["return_to"].clone();
+    assert!(
+        rt.starts_with("/t/default/authorize?")
+            && rt.contains(&web.client_id)
+            && !rt.contains("prompt"),
+        "{rt}"
+    );
 }

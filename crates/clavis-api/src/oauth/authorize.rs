@@ -1,7 +1,7 @@
 //! `GET /authorize`: validate, then either issue a code (live session), answer
 //! `login_required` (`prompt=none`), or send the browser to the login page.
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use clavis_core::oauth::{AuthorizeError, AuthorizeParams, ErrorCode, OAuthError, redirect_with};
@@ -50,31 +50,64 @@ pub(super) fn send_error(issuer: &str, e: AuthorizeError) -> Response {
 /// The query to return to after a login, without `prompt` and `max_age`: the user has just
 /// authenticated, and checking `max_age` again against a clock that has moved on since the
 /// login would send them back to the login page in a loop.
-fn after_login(query: &str) -> String {
+/// The request again as a query string, without `prompt` and `max_age` (after a login the
+/// user has just authenticated), for the login page to return to.
+fn after_login(pairs: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
-            url::form_urlencoded::parse(query.as_bytes())
+            pairs
+                .iter()
                 .filter(|(k, _)| k != "prompt" && k != "max_age"),
         )
         .finish()
 }
 
+/// `GET /authorize`: parameters in the query.
 pub(super) async fn authorize(
+    state: State<ApiContext>,
+    tenant: Path<String>,
+    meta: Meta,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match query {
+        Ok(Query(pairs)) => run(state, tenant, meta, headers, pairs).await,
+        Err(_) => error_page(&OAuthError::invalid_request("malformed query")),
+    }
+}
+
+/// `POST /authorize` (OIDC Core §3.1.2.1): the same parameters, form-encoded.
+pub(super) async fn authorize_post(
+    state: State<ApiContext>,
+    tenant: Path<String>,
+    meta: Meta,
+    headers: HeaderMap,
+    form: Result<
+        axum::extract::Form<Vec<(String, String)>>,
+        axum::extract::rejection::FormRejection,
+    >,
+) -> Response {
+    match form {
+        Ok(axum::extract::Form(pairs)) => run(state, tenant, meta, headers, pairs).await,
+        Err(_) => error_page(&OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
+    }
+}
+
+async fn run(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+    pairs: Vec<(String, String)>,
 ) -> Response {
     let Ok(tenant) = ctx.core.tenant_by_slug(&tenant).await else {
         return error_page(&OAuthError::invalid_request("unknown tenant"));
     };
     let issuer = ctx.issuer(tenant.slug.as_str());
-    let params = match query
-        .map_err(|_| OAuthError::invalid_request("malformed query"))
-        .and_then(|Query(q)| super::single_params(q))
-    {
+    let return_query = after_login(&pairs);
+    let params = match super::single_params(pairs) {
         Ok(p) => p,
         Err(e) => return error_page(&e),
     };
@@ -127,11 +160,7 @@ pub(super) async fn authorize(
             },
         ),
         None => {
-            let return_to = format!(
-                "/t/{}/authorize?{}",
-                tenant.slug,
-                after_login(raw.as_deref().unwrap_or(""))
-            );
+            let return_to = format!("/t/{}/authorize?{}", tenant.slug, return_query);
             let mut login = url::form_urlencoded::Serializer::new(String::new());
             login.append_pair("return_to", &return_to);
             if let Some(h) = &v.login_hint {

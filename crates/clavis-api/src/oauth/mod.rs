@@ -25,7 +25,10 @@ pub(crate) fn routes() -> Router<ApiContext> {
             "/t/{tenant}/.well-known/openid-configuration",
             get(endpoints::discovery),
         )
-        .route("/t/{tenant}/authorize", get(authorize::authorize))
+        .route(
+            "/t/{tenant}/authorize",
+            get(authorize::authorize).post(authorize::authorize_post),
+        )
         .route("/t/{tenant}/login", get(login::show).post(login::submit))
         .route("/t/{tenant}/oauth/token", post(token::token))
         .route("/t/{tenant}/oauth/introspect", post(token::introspect))
