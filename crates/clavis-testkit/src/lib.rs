@@ -239,3 +239,23 @@ pub fn urlencode(s: &str) -> String {
     }
     out
 }
+
+/// Run each named `async fn(Backend)` as two `#[tokio::test]`s, one on SQLite and one on
+/// PostgreSQL: `clavis_testkit::on_both!(my_test, other_test);`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::Backend::Postgres).await
+            })*
+        }
+    };
+}

@@ -16,14 +16,7 @@ use openidconnect::{
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     code_flow_with_pkce_refresh_and_userinfo,
     client_credentials_with_an_independent_client,
     discovery_is_complete_and_truthful,

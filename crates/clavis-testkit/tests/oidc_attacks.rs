@@ -14,14 +14,7 @@ use clavis_testkit::{Backend, TestServer, hidden, urlencode};
 use clavis_types::OrganizationUsage;
 use common::{payload, query_of};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     pkce_is_enforced_at_the_authorization_endpoint,
     unregistered_redirect_uris_are_never_redirected_to,
     organizations_cannot_be_crossed,

@@ -13,14 +13,7 @@ use clavis_testkit::{Backend, TestServer};
 use clavis_types::SigningAlg;
 use serde_json::{Map, json};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     client_authentication_failures,
     private_key_jwt_assertions,
     malformed_token_requests_never_500,

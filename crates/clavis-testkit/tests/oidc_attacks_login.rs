@@ -12,14 +12,7 @@ use clavis_testkit::{Backend, Landing, hidden};
 use common::payload;
 use serde_json::Value;
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     failed_logins_look_alike_and_need_csrf,
     return_to_cannot_leave_the_tenant,
     blocked_users_cannot_log_in,

@@ -15,14 +15,7 @@ use clavis_types::SigningAlg;
 use common::{header, payload};
 use serde_json::{Map, Value, json};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     code_replay_is_refused_and_revokes_what_the_code_gave,
     pkce_mismatches_are_invalid_grant,
     expired_code_is_invalid_grant,

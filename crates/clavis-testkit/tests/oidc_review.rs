@@ -10,14 +10,7 @@ mod common;
 use clavis_testkit::{Backend, Landing, TestServer};
 use common::*;
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     concurrent_introspection_does_not_exhaust_the_pool,
     refresh_drops_scopes_whose_permission_was_removed,
     introspection_only_for_the_token_client_or_its_resource_server,

@@ -5,14 +5,7 @@
 
 use clavis_testkit::{Backend, TestServer};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Sqlite).await })* }
-        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(clavis_testkit::Backend::Postgres).await })* }
-    };
-}
-
-on_both!(
+clavis_testkit::on_both!(
     health_ready_and_metrics,
     default_tenant_publishes_its_jwks,
     unknown_tenant_is_a_clear_404,
