@@ -9,13 +9,16 @@ mod csrf;
 mod error;
 mod html;
 mod metrics;
+mod mgmt;
 mod middleware;
 mod oauth;
 mod ops;
+mod report_html;
 mod tenant;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use report_html::render_report;
 
 use axum::Router;
 use clavis_core::Core;
@@ -72,6 +75,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(tenant::routes())
         .merge(oauth::routes())
         .merge(bootstrap::routes())
+        .merge(mgmt::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),

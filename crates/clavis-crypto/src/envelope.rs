@@ -10,7 +10,11 @@
 //!   `HKDF-SHA256(ikm = data key, salt = none, info = "clavis seal v1")`;
 //! - wrapped data key: the same layout (61 bytes) under
 //!   `HKDF-SHA256(ikm = master key, salt = none, info = "clavis wrap v1")`, so the raw
-//!   master key is never used directly as an AES key and other uses can be derived later.
+//!   master key is never used directly as an AES key and other uses can be derived later;
+//! - a data key wrapped under another data key ([`DataKey::wrap_key`], e.g. per-user keys
+//!   under a tenant's key): the same layout under
+//!   `HKDF-SHA256(ikm = data key, salt = none, info = "clavis data key wrap v1")`, so a
+//!   wrapped key never opens as a sealed secret and vice versa.
 //!
 //! The caller's `aad` binds a ciphertext to its context (tenant id, row id, column): a
 //! ciphertext copied to another row does not open. Random nonces bound each key to about
@@ -34,6 +38,7 @@ const HEADER_LEN: usize = 1 + NONCE_LEN;
 const SEAL_INFO: &[u8] = b"clavis seal v1";
 const WRAP_INFO: &[u8] = b"clavis wrap v1";
 const DIGEST_INFO: &[u8] = b"clavis secret digest v1";
+const KEY_WRAP_INFO: &[u8] = b"clavis data key wrap v1";
 
 /// HKDF-SHA256 (RFC 5869) with an empty salt and a 32-byte output. One output block is
 /// `T(1) = HMAC(PRK, info || 0x01)`, so the derivation is written with aws-lc-rs HMAC and
@@ -205,6 +210,25 @@ impl DataKey {
         aead_open(self.seal_key.as_ref(), sealed, aad)
     }
 
+    /// Encrypt another data key under this one (e.g. a per-user key under the tenant's key);
+    /// `aad` names what the wrapped key belongs to.
+    pub fn wrap_key(&self, other: &DataKey, aad: &[u8], rng: &dyn Rng) -> Vec<u8> {
+        let key = derive_aead_key(self.bytes.as_slice(), KEY_WRAP_INFO);
+        aead_seal(key.as_ref(), other.bytes.as_slice(), aad, rng)
+    }
+
+    /// Decrypt a key produced by [`DataKey::wrap_key`] with the same `aad`. Any failure is
+    /// [`CryptoError::Decrypt`].
+    pub fn unwrap_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<DataKey, CryptoError> {
+        let key = derive_aead_key(self.bytes.as_slice(), KEY_WRAP_INFO);
+        let plain = aead_open(key.as_ref(), wrapped, aad)?;
+        let bytes: [u8; KEY_LEN] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Decrypt)?;
+        Ok(DataKey::from_bytes(Zeroizing::new(bytes)))
+    }
+
     /// HMAC-SHA256 of a high-entropy secret (client secret, API key) for storage as a
     /// lookup/verification digest. Not for passwords: use [`crate::hash_password`].
     pub fn secret_digest(&self, secret: &[u8]) -> [u8; 32] {
@@ -337,6 +361,43 @@ mod tests {
         // A sealed secret is not a wrapped key (different subkeys).
         let as_secret = dk.seal(&[0u8; 32], b"tenant-1", &rng);
         assert!(mk.unwrap(&as_secret, b"tenant-1").is_err());
+    }
+
+    #[test]
+    fn data_key_wraps_data_key() {
+        let rng = SystemRng::new();
+        let tenant = DataKey::generate(&rng);
+        let user = DataKey::generate(&rng);
+        let wrapped = tenant.wrap_key(&user, b"audit-subject:t1:u1", &rng);
+        assert_eq!(wrapped.len(), 1 + 12 + 32 + 16);
+        let back = tenant.unwrap_key(&wrapped, b"audit-subject:t1:u1").unwrap();
+        let sealed = user.seal(b"ann@example.com", b"ctx", &rng);
+        assert_eq!(
+            back.open(&sealed, b"ctx").unwrap().as_slice(),
+            b"ann@example.com"
+        );
+        // Another context, another key, a tampered byte or a truncation: refused.
+        assert!(matches!(
+            tenant.unwrap_key(&wrapped, b"audit-subject:t1:u2"),
+            Err(CryptoError::Decrypt)
+        ));
+        assert!(matches!(
+            DataKey::generate(&rng).unwrap_key(&wrapped, b"audit-subject:t1:u1"),
+            Err(CryptoError::Decrypt)
+        ));
+        let mut t = wrapped.clone();
+        t[20] ^= 1;
+        assert!(tenant.unwrap_key(&t, b"audit-subject:t1:u1").is_err());
+        assert!(
+            tenant
+                .unwrap_key(&wrapped[..40], b"audit-subject:t1:u1")
+                .is_err()
+        );
+        // A wrapped key is not a sealed secret and a sealed 32-byte secret is not a wrapped
+        // key (different subkeys), even under the same data key and aad.
+        assert!(tenant.open(&wrapped, b"audit-subject:t1:u1").is_err());
+        let secret = tenant.seal(&[7u8; 32], b"audit-subject:t1:u1", &rng);
+        assert!(tenant.unwrap_key(&secret, b"audit-subject:t1:u1").is_err());
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `clavis=debug,sqlx=warn`.
     pub log_level: String,
+    /// Seconds between signed checkpoints of every tenant's audit chain whose head moved
+    /// (0 turns periodic checkpoints off; they can still be made on demand).
+    pub audit_checkpoint_interval_secs: u64,
+    /// Let audit sinks reach private addresses (RFC 1918, CGNAT, IPv6 unique-local), for a
+    /// SIEM inside the same network. Loopback and link-local stay refused.
+    pub audit_sinks_allow_private_networks: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -54,6 +60,14 @@ impl std::fmt::Debug for Config {
             .field("master_key_file", &self.master_key_file)
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
+            .field(
+                "audit_checkpoint_interval_secs",
+                &self.audit_checkpoint_interval_secs,
+            )
+            .field(
+                "audit_sinks_allow_private_networks",
+                &self.audit_sinks_allow_private_networks,
+            )
             .finish()
     }
 }
@@ -80,11 +94,15 @@ impl Default for Config {
             master_key_file: None,
             log_format: LogFormat::Json,
             log_level: "info".to_owned(),
+            audit_checkpoint_interval_secs: 3600,
+            audit_sinks_allow_private_networks: false,
         }
     }
 }
 
 const KEYS: &[&str] = &[
+    "audit_checkpoint_interval_secs",
+    "audit_sinks_allow_private_networks",
     "data_dir",
     "database_url",
     "listen",

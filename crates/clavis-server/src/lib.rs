@@ -4,10 +4,15 @@
 //!
 //! Must not: hold business rules, or talk SQL other than through the store crate.
 
+mod audit_stream;
+mod audit_tasks;
 mod config;
 mod master_key;
 mod telemetry;
 
+pub use audit_stream::{
+    AuditStreamError, AuditStreamOptions, AuditStreaming, spawn_audit_streaming,
+};
 pub use config::{Config, ConfigError, LogFormat};
 pub use telemetry::init_tracing;
 
@@ -30,6 +35,8 @@ pub enum ServerError {
     Store(#[from] clavis_core::StoreError),
     #[error("{0}")]
     Core(#[from] clavis_core::CoreError),
+    #[error("audit streaming: {0}")]
+    Streaming(#[from] AuditStreamError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -110,6 +117,8 @@ pub struct Server {
     local_addr: SocketAddr,
     public_url: String,
     bootstrap_token: Option<String>,
+    audit_checkpoint_interval_secs: u64,
+    stream_opts: AuditStreamOptions,
 }
 
 impl Server {
@@ -140,6 +149,7 @@ impl Server {
             source,
         })?;
         let public_url = cfg.public_url_for(local_addr);
+        let hostname_of = public_url.clone();
         let ctx = ApiContext::new(
             core.clone(),
             public_url.clone(),
@@ -160,6 +170,15 @@ impl Server {
             local_addr,
             public_url,
             bootstrap_token,
+            audit_checkpoint_interval_secs: cfg.audit_checkpoint_interval_secs,
+            stream_opts: AuditStreamOptions {
+                allow_private_networks: cfg.audit_sinks_allow_private_networks,
+                hostname: url::Url::parse(&hostname_of)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "clavis".to_owned()),
+                ..AuditStreamOptions::default()
+            },
         })
     }
 
@@ -188,12 +207,16 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let store = self.core.store.clone();
+        let upkeep = audit_tasks::spawn(self.core.clone(), self.audit_checkpoint_interval_secs);
+        let streaming = spawn_audit_streaming(self.core.clone(), self.stream_opts)?;
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        upkeep.abort();
+        streaming.stop().await;
         store.close().await;
         served.map_err(|source| ServerError::Io {
             what: "server failed".to_owned(),

@@ -27,11 +27,29 @@ macro_rules! migrations {
 }
 
 /// SQLite migrations.
-pub const SQLITE: &[Migration] =
-    migrations!("sqlite": 1 => "0001_core", 2 => "0002_signing_key_states", 3 => "0003_oauth");
+pub const SQLITE: &[Migration] = migrations!("sqlite":
+    1 => "0001_core",
+    2 => "0002_signing_key_states",
+    3 => "0003_oauth",
+    4 => "0004_audit_chain",
+);
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
-pub const POSTGRES: &[Migration] =
-    migrations!("postgres": 1 => "0001_core", 2 => "0002_signing_key_states", 3 => "0003_oauth");
+pub const POSTGRES: &[Migration] = migrations!("postgres":
+    1 => "0001_core",
+    2 => "0002_signing_key_states",
+    3 => "0003_oauth",
+    4 => "0004_audit_chain",
+);
+
+/// Data a migration's script cannot move by itself, moved right after that script in the
+/// same transaction (the same step for both backends).
+async fn data_step(conn: &mut Conn, version: i64) -> StoreResult<()> {
+    match version {
+        // Chain the events of the old `audit_events` table, then drop it.
+        4 => crate::repo::chain_legacy_events(conn).await,
+        _ => Ok(()),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -88,6 +106,7 @@ pub(crate) async fn run(
     }
     for m in set.iter().filter(|m| m.version > max_applied) {
         conn.script(m.sql).await?;
+        data_step(&mut conn, m.version).await?;
         conn.exec(q!(
             "INSERT INTO clavis_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
             m.version,

@@ -1,11 +1,15 @@
 //! Migration sets: both backends carry the same numbered migrations and produce the same
-//! tables and columns; published migrations are never edited.
+//! tables and columns; published migrations are never edited; a database of an earlier
+//! version upgrades with its data intact.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use clavis_core::model::{AuditActor, AuditEvent, AuditOrganization, JsonMap};
 use clavis_store::migrate::{POSTGRES, SQLITE};
 use clavis_store::testing::{Backend, TestDb};
+use clavis_types::{TenantId, Timestamp};
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 /// (table, column) → (type class, nullable)
 type Schema = BTreeMap<(String, String), (&'static str, bool)>;
@@ -107,6 +111,14 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0003_oauth",
         "7dc52e71ff2a7a12a63ed429a5cf023c60d1bb216f4f5a3290228e20da92e1fb",
     ),
+    (
+        "sqlite/0004_audit_chain",
+        "ed90962a8f0efc4901cc4678622d1234cd2d5ef127572fcf39fb92424a5038fb",
+    ),
+    (
+        "postgres/0004_audit_chain",
+        "ed90962a8f0efc4901cc4678622d1234cd2d5ef127572fcf39fb92424a5038fb",
+    ),
 ];
 
 #[test]
@@ -144,4 +156,254 @@ fn published_migrations_are_unchanged() {
             "migration {name} was edited"
         );
     }
+}
+
+/// A database left at version 3 by an earlier Clavis, holding audit events in the old
+/// `audit_events` table.
+struct V3Db {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl Drop for V3Db {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            clavis_store::testing::drop_pg_database(name);
+        }
+    }
+}
+
+const CREATE_MIGRATIONS: &str = "CREATE TABLE clavis_migrations (
+    version BIGINT NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+fn legacy_events() -> Vec<AuditEvent> {
+    let rng = clavis_crypto::SystemRng::new();
+    let t0 = Timestamp::from_millis(1_705_329_000_000);
+    let a = TenantId::generate(t0, &rng);
+    let b = TenantId::generate(t0, &rng);
+    let mut out = Vec::new();
+    for (t, n) in [(&a, 70_i64), (&b, 3)] {
+        for seq in 1..=n {
+            out.push(AuditEvent {
+                tenant_id: t.clone(),
+                seq,
+                event_id: format!("evt_{}_{seq}", &t.as_str()[..8]),
+                timestamp: t0.plus_secs(seq),
+                event_type: if seq % 2 == 0 {
+                    "user.login.success"
+                } else {
+                    "token.issued"
+                }
+                .into(),
+                actor: AuditActor {
+                    user_id: Some(format!("usr_{seq}")),
+                    email: Some("alice@example.com".into()),
+                    ip_address: Some("203.0.113.7".into()),
+                    ..AuditActor::default()
+                },
+                organization: (seq % 3 == 0).then(|| AuditOrganization {
+                    org_id: "org_1".into(),
+                    name: Some("Acme".into()),
+                }),
+                context: JsonMap::from_iter([("n".to_owned(), serde_json::json!(seq))]),
+            });
+        }
+    }
+    out
+}
+
+async fn v3_database(backend: Backend, events: &[AuditEvent]) -> V3Db {
+    let (url, dir, pg_name) = TestDb::empty(backend).await;
+    let db = V3Db {
+        url,
+        _dir: dir,
+        pg_name,
+    };
+    let set = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let mut stmts: Vec<(String, Vec<String>)> = vec![(CREATE_MIGRATIONS.to_owned(), vec![])];
+    for m in set.iter().filter(|m| m.version <= 3) {
+        stmts.push((m.sql.to_owned(), vec![]));
+        stmts.push((
+            format!(
+                "INSERT INTO clavis_migrations (version, name, checksum, applied_at) \
+                 VALUES ({}, '{}', '{}', 0)",
+                m.version,
+                m.name,
+                clavis_crypto::sha256_hex(m.sql.as_bytes())
+            ),
+            vec![],
+        ));
+    }
+    for e in events {
+        stmts.push((
+            format!(
+                "INSERT INTO audit_events (tenant_id, seq, event_id, occurred_at, event_type, actor, \
+                 organization, context) VALUES ($1, {}, $2, {}, $3, $4, $5, $6)",
+                e.seq,
+                e.timestamp.as_millis()
+            ),
+            vec![
+                e.tenant_id.to_string(),
+                e.event_id.clone(),
+                e.event_type.clone(),
+                serde_json::to_string(&e.actor).unwrap(),
+                e.organization
+                    .as_ref()
+                    .map_or("null".to_owned(), |o| serde_json::to_string(o).unwrap()),
+                serde_json::to_string(&e.context).unwrap(),
+            ],
+        ));
+    }
+    let mut heads: BTreeMap<String, i64> = BTreeMap::new();
+    for e in events {
+        heads.insert(e.tenant_id.to_string(), e.seq);
+    }
+    for (t, seq) in heads {
+        stmts.push((
+            format!("INSERT INTO audit_heads (tenant_id, seq) VALUES ($1, {seq})"),
+            vec![t],
+        ));
+    }
+    match backend {
+        Backend::Sqlite => {
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                .unwrap()
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            for (sql, args) in stmts {
+                if args.is_empty() {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                } else {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for a in args {
+                        q = q.bind(if a == "null" { None } else { Some(a) });
+                    }
+                    q.execute(&mut *tx).await.unwrap();
+                }
+            }
+            tx.commit().await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            for (sql, args) in stmts {
+                if args.is_empty() {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                } else {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for a in args {
+                        q = q.bind(if a == "null" { None } else { Some(a) });
+                    }
+                    q.execute(&mut *tx).await.unwrap();
+                }
+            }
+            tx.commit().await.unwrap();
+            pool.close().await;
+        }
+    }
+    db
+}
+
+async fn upgrade_from_v3_chains_the_old_events(backend: Backend) {
+    let events = legacy_events();
+    let db = v3_database(backend, &events).await;
+    let store = clavis_store::AnyStore::connect(&db.url).await.unwrap();
+    let status = store.migrate(Timestamp::from_millis(1)).await.unwrap();
+    assert_eq!(status.applied, clavis_store::migrate::latest());
+    let store = store.into_store();
+    let mut tx = store.begin().await.unwrap();
+    let tenants: Vec<TenantId> = {
+        let mut ts: Vec<_> = events.iter().map(|e| e.tenant_id.clone()).collect();
+        ts.dedup();
+        ts
+    };
+    for t in &tenants {
+        let want: Vec<&AuditEvent> = events.iter().filter(|e| e.tenant_id == *t).collect();
+        let chain = tx.audit_range(t, 0, None, 1000).await.unwrap();
+        assert_eq!(chain.len(), want.len());
+        let mut prev = clavis_core::chain::GENESIS.to_owned();
+        for (stored, original) in chain.iter().zip(&want) {
+            clavis_core::chain::check_link(stored, &prev)
+                .unwrap_or_else(|e| panic!("seq {}: {e:?}", stored.seq));
+            assert_eq!(stored.seq, original.seq);
+            assert_eq!(
+                stored.org_id,
+                original.organization.as_ref().map(|o| o.org_id.clone())
+            );
+            prev = stored.hash.clone();
+        }
+        let head = tx.audit_head(t).await.unwrap();
+        assert_eq!(
+            (head.seq, head.hash.as_str()),
+            (want.len() as i64, prev.as_str())
+        );
+        let decoded = tx.audit_list(t, 0, 1000).await.unwrap();
+        assert_eq!(
+            decoded.iter().collect::<Vec<_>>(),
+            want,
+            "events kept as they were"
+        );
+        // appends continue the migrated chain
+        let mut next = vec![AuditEvent {
+            seq: 0,
+            event_id: format!("evt_after_{}", t.as_str()),
+            ..want[0].clone()
+        }];
+        let last = tx.audit_append(t, &mut next).await.unwrap();
+        assert_eq!(last, want.len() as i64 + 1);
+        let tail = tx
+            .audit_range(t, want.len() as i64, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(tail.len(), 1);
+        clavis_core::chain::check_link(&tail[0], &prev).unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+    // the old table is gone
+    let gone = match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let r = sqlx::query("SELECT COUNT(*) FROM audit_events")
+                .fetch_one(&pool)
+                .await;
+            pool.close().await;
+            r.is_err()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let r = sqlx::query("SELECT COUNT(*) FROM audit_events")
+                .fetch_one(&pool)
+                .await;
+            pool.close().await;
+            r.is_err()
+        }
+    };
+    assert!(gone, "audit_events is dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_from_v3_chains_the_old_events() {
+    upgrade_from_v3_chains_the_old_events(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_from_v3_chains_the_old_events() {
+    upgrade_from_v3_chains_the_old_events(Backend::Postgres).await;
 }

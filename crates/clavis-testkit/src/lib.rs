@@ -21,6 +21,21 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Every scope the Management API knows (the permissions of its Api in tests).
+pub const MGMT_SCOPES: &[&str] = &[
+    "read:logs",
+    "create:log_checkpoints",
+    "delete:logs",
+    "create:legal_holds",
+    "delete:legal_holds",
+    "delete:user_audit_data",
+    "read:reports",
+    "read:log_streams",
+    "create:log_streams",
+    "update:log_streams",
+    "delete:log_streams",
+];
+
 /// A running server and everything needed to talk to it.
 pub struct TestServer {
     pub base_url: String,
@@ -49,6 +64,7 @@ impl TestServer {
             master_key_file: None,
             log_format: LogFormat::Json,
             log_level: "warn".to_owned(),
+            ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let server = Server::build_with_clock(cfg, clock.clone())
@@ -93,6 +109,44 @@ impl TestServer {
     /// Create resources of a tenant directly through core.
     pub fn fixtures(&self, tenant: &str) -> Fixtures {
         Fixtures::new(self.core.clone(), tenant)
+    }
+
+    /// A Management API access token of `tenant` carrying `scopes`: registers the
+    /// Management API (audience `{issuer}/api/v2/`) with those permissions if needed, an
+    /// m2m application granted them, and runs the client-credentials grant over HTTP.
+    pub async fn mgmt_token(&self, tenant: &str, scopes: &[&str]) -> String {
+        let fx = self.fixtures(tenant);
+        let audience = format!("{}/api/v2/", self.issuer(tenant));
+        let t = fx.tenant().await;
+        let existing = {
+            let mut tx = self.core.store.read().await.expect("read");
+            tx.api_get_by_identifier(&t.id, &audience)
+                .await
+                .expect("api lookup")
+        };
+        let api = match existing {
+            Some(api) => api,
+            None => fx.api(&audience, MGMT_SCOPES).await,
+        };
+        let app = fx.m2m_app(&api, scopes, "client_secret_post", None).await;
+        let r = self
+            .client
+            .post_form(
+                &format!("/t/{tenant}/oauth/token"),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &app.client_id),
+                    ("client_secret", &app.secret),
+                    ("audience", &audience),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "management token: {}", r.body);
+        r.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// A cookie-keeping HTTP client that follows redirects on this server.
@@ -184,6 +238,27 @@ impl Client {
             req = req.header(*k, *v);
         }
         Self::reply(req.send().await.expect("GET")).await
+    }
+
+    /// Any method with an optional JSON body and a bearer token.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path));
+        if !bearer.is_empty() {
+            req = req.bearer_auth(bearer);
+        }
+        if let Some(body) = json {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        Self::reply(req.send().await.expect("request")).await
     }
 
     /// POST an `application/x-www-form-urlencoded` body, with extra headers.

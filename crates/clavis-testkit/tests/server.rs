@@ -262,6 +262,7 @@ async fn nodes_can_start_together_on_one_postgres_database() {
             master_key_file: None,
             log_format: LogFormat::Json,
             log_level: "warn".into(),
+            ..Config::default()
         };
         tokio::spawn(Server::build(cfg))
     });

@@ -36,6 +36,15 @@ impl Timestamp {
             Err(_) => String::new(),
         }
     }
+
+    /// Parse RFC 3339 (any offset, any sub-second precision; truncated to milliseconds).
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let t =
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000))
+            .ok()
+            .map(Self)
+    }
 }
 
 /// The source of "now".
@@ -107,6 +116,17 @@ pub(crate) mod tests {
             Timestamp::from_millis(1_700_000_000_123).to_rfc3339(),
             "2023-11-14T22:13:20.123Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_parses_what_it_prints_and_offsets() {
+        let t = Timestamp::from_millis(1_700_000_000_123);
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2023-11-15T00:13:20.123456+02:00"),
+            Some(t)
+        );
+        assert_eq!(Timestamp::parse_rfc3339("2023-11-15"), None);
     }
 
     #[test]

@@ -10,11 +10,17 @@ use std::process::ExitCode;
 
 use crate::{Cli, Command, KeysCommand};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Healthcheck { url } = &cli.command {
         return healthcheck(url).await;
+    }
+    if let Command::Audit {
+        command: crate::audit::AuditCommand::VerifyExport { jwks, file },
+    } = &cli.command
+    {
+        return crate::audit::verify_export(jwks, file);
     }
     let cfg = Config::load(cli.config.as_deref())?;
     init_tracing(cfg.log_format, &cfg.log_level);
@@ -29,6 +35,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export { tenant, output } => export(cfg, tenant, output).await,
         Command::Keys { command } => keys(cfg, command).await,
         Command::Check => check(cfg).await,
+        Command::Audit { command } => crate::audit::run(cfg, command).await,
         Command::Healthcheck { .. } => Ok(ExitCode::SUCCESS),
     }
 }

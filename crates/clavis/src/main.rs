@@ -1,9 +1,10 @@
-//! The `clavis` command: `serve`, `migrate`, `apply`, `export`, `keys`, `healthcheck`,
-//! `check`. Parses arguments, loads configuration, calls the server crate, and turns
+//! The `clavis` command: `serve`, `migrate`, `apply`, `export`, `keys`, `audit`,
+//! `healthcheck`, `check`. Parses arguments, loads configuration, calls the server crate, and turns
 //! errors into a message and a non-zero exit code.
 
 #![allow(clippy::print_stdout)] // a CLI prints
 
+mod audit;
 mod commands;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The tamper-evident audit log: verify, checkpoint, export, reports, retention.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Exit 0 when the server at URL answers /ready with 200.
     Healthcheck {

@@ -101,19 +101,24 @@ pub(crate) struct Meta(pub RequestMeta);
 impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let ua = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect());
-        Ok(Meta(RequestMeta {
-            ip_address: ip,
-            user_agent: ua,
-        }))
+        Ok(Meta(request_meta(parts)))
+    }
+}
+
+/// Client address and user agent of a request.
+pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    RequestMeta {
+        ip_address: ip,
+        user_agent: ua,
     }
 }
 

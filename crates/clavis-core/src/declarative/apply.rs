@@ -1,7 +1,8 @@
 //! `Core::apply`: check the whole document, then create or update tenants, connections,
 //! Apis, roles, applications and their client grants (users and organizations are in
 //! `apply_directory`), in one transaction. A record is written only when its managed fields differ from the stored
-//! ones, so a second apply of the same document writes nothing.
+//! ones, so a second apply of the same document writes nothing. Each tenant that changed
+//! gets one `config.applied` audit event in that transaction.
 
 use clavis_crypto::{b64url, hash_password};
 use clavis_types::{
@@ -39,6 +40,7 @@ impl Core {
         }
         let mut report = ApplyReport::default();
         for ((ti, t), plan) in doc.tenants.iter().enumerate().zip(plans) {
+            let first_change = report.changes.len();
             let tenant = self
                 .apply_tenant_row(&mut *tx, t, plan.existing, &mut report)
                 .await?;
@@ -60,6 +62,12 @@ impl Core {
             run.applications(t, &plan.apps).await?;
             run.users(t).await?;
             run.organizations(t).await?;
+            let (tenant, users) = (run.tenant, run.users);
+            let changes = report.changes.get(first_change..).unwrap_or_default();
+            if !changes.is_empty() {
+                let event = super::audit::config_applied(self, &tenant, changes, &users);
+                self.audit_in(&mut *tx, event).await?;
+            }
         }
         tx.commit().await?;
         Ok(report)

@@ -64,6 +64,7 @@ macro_rules! all_pages {
 
 mod apply;
 mod apply_directory;
+mod audit;
 mod check;
 mod document;
 mod export;

@@ -29,6 +29,11 @@ pub struct TenantSettings {
     /// Longest lifetime of any token signed by this tenant, in seconds; a retired key is
     /// kept in the JWKS at least this long after it stops signing.
     pub max_token_lifetime: i64,
+    /// How long audit events are kept before retention purge, in days (7 years).
+    pub audit_retention_days: i64,
+    /// Audiences (Api identifiers) whose resources hold protected health information;
+    /// access to them is listed in the HIPAA report.
+    pub phi_audiences: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -36,6 +41,8 @@ impl Default for TenantSettings {
         Self {
             signing_alg: SigningAlg::Rs256,
             max_token_lifetime: 86_400,
+            audit_retention_days: 2557,
+            phi_audiences: Vec::new(),
         }
     }
 }

@@ -8,7 +8,10 @@ mod keys;
 mod oauth;
 
 pub use access::{Api, Application, Permission, RefreshPolicy, Role, RolePermission};
-pub use audit::{AuditActor, AuditEvent, AuditOrganization};
+pub use audit::{
+    AuditActor, AuditAnchor, AuditCheckpoint, AuditEvent, AuditOrganization, AuditQuery, AuditSink,
+    ChainHead, ChainedEvent, LegalHold, SinkKind, SinkStatus, SubjectKey,
+};
 pub use directory::{
     Connection, Identity, OrgMetadata, Organization, Team, Tenant, TenantSettings, User,
     UserProfile,

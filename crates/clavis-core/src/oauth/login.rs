@@ -113,13 +113,18 @@ impl Core {
                 meta,
             )
         };
-        let (Some(user), Some(check)) = (found, check.filter(|c| c.ok)) else {
-            let event = fail(self, None, "wrong email or password");
+        let (Some(user), Some(check)) = (found.as_ref(), check.filter(|c| c.ok)) else {
+            // The answer is the same either way; the log tells the two apart (and names
+            // the targeted account, whose key then seals the attempt's personal data).
+            let event = match &found {
+                Some(u) => fail(self, Some(u), "wrong password"),
+                None => fail(self, None, "unknown email"),
+            };
             self.audit_now(event).await?;
             return Err(LoginError::WrongCredentials);
         };
         if user.blocked {
-            let event = fail(self, Some(&user), "user blocked");
+            let event = fail(self, Some(user), "user blocked");
             self.audit_now(event).await?;
             return Err(LoginError::Blocked);
         }

@@ -398,6 +398,7 @@ impl Core {
                 name: Some(o.name.clone()),
             }),
             Map::from_iter([
+                ("audience".to_owned(), json!(claims.audience)),
                 ("family_id".to_owned(), json!(family.id.as_str())),
                 ("jti".to_owned(), json!(minted.jti)),
                 (

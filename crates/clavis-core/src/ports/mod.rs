@@ -10,14 +10,16 @@
 //! must never return, change or count a row of another tenant.
 
 mod access;
+mod audit;
 mod directory;
 mod keys;
 mod oauth;
 
 pub use access::{ApiRepo, AppRepo, RoleRepo};
+pub use audit::{AuditRepo, AuditSinkRepo};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
-pub use oauth::{AuditRepo, GrantRepo, SessionRepo, TokenRepo};
+pub use oauth::{GrantRepo, SessionRepo, TokenRepo};
 
 use crate::StoreError;
 
@@ -71,6 +73,7 @@ pub trait Tx:
     + SessionRepo
     + TokenRepo
     + AuditRepo
+    + AuditSinkRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;

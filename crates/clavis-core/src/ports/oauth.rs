@@ -1,12 +1,10 @@
-//! Repositories of OpenID Provider state and of the audit log.
+//! Repositories of OpenID Provider state.
 
 use async_trait::async_trait;
 use clavis_types::{ApiId, ClientGrantId, ClientId, FamilyId, SessionId, TenantId, Timestamp};
 
 use super::StoreResult;
-use crate::model::{
-    AuditEvent, AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily,
-};
+use crate::model::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
 
 #[async_trait]
 pub trait GrantRepo: Send {
@@ -104,18 +102,4 @@ pub trait TokenRepo: Send {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool>;
-}
-
-#[async_trait]
-pub trait AuditRepo: Send {
-    /// Append events of one tenant in order; assigns gap-free sequence numbers and returns
-    /// the last one.
-    async fn audit_append(&mut self, t: &TenantId, events: &mut [AuditEvent]) -> StoreResult<i64>;
-    /// Events with `seq > after`, oldest first, at most `limit`.
-    async fn audit_list(
-        &mut self,
-        t: &TenantId,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEvent>>;
 }

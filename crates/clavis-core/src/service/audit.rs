@@ -1,6 +1,6 @@
 //! Recording audit events through the store's audit port, in the caller's transaction
-//! when the event describes a change made in it. (The tamper-evident chain, search and
-//! export are built on this port.)
+//! when the event describes a change made in it. Personal data is sealed under the subject
+//! user's key before the store sees it ([`super::audit_subjects`]).
 
 use clavis_types::TenantId;
 
@@ -42,23 +42,28 @@ impl Core {
         }
     }
 
-    /// Append inside the transaction that made the change.
-    pub async fn audit_in(&self, tx: &mut dyn Tx, event: AuditEvent) -> Result<(), CoreError> {
+    /// Append inside the transaction that made the change, personal data sealed (a
+    /// missing subject key is created in this transaction).
+    pub async fn audit_in(&self, tx: &mut dyn Tx, mut event: AuditEvent) -> Result<(), CoreError> {
+        self.audit_seal_in(tx, &mut event).await?;
         let tenant = event.tenant_id.clone();
         tx.audit_append(&tenant, &mut [event]).await?;
         Ok(())
     }
 
     /// Append outside any other write, waiting until it is committed (group commit when
-    /// the writer task runs).
-    pub async fn audit_now(&self, event: AuditEvent) -> Result<(), CoreError> {
+    /// the writer task runs). Personal data is sealed first; a missing subject key is
+    /// created in its own short transaction.
+    pub async fn audit_now(&self, mut event: AuditEvent) -> Result<(), CoreError> {
+        self.audit_seal_detached(&mut event).await?;
         if let Some(w) = &self.audit_writer {
             return w.append(event).await.map_err(|e| {
                 CoreError::Store(crate::StoreError::Unavailable(format!("audit log: {e}")))
             });
         }
         let mut tx = self.store.begin().await?;
-        self.audit_in(&mut *tx, event).await?;
+        let tenant = event.tenant_id.clone();
+        tx.audit_append(&tenant, &mut [event]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,12 +1,15 @@
 //! First start of an install: the `default` tenant, and a one-time link that lets the
 //! first administrator create their account. The link's token is stored only as a
-//! SHA-256 digest, expires, and is consumed by its single use.
+//! SHA-256 digest, expires, and is consumed by its single use. Creating the administrator
+//! records `admin.created` in the same transaction.
 
 use clavis_crypto::{b64url, hash_password, sha256};
 use clavis_types::{Email, Slug, UserId};
 
-use super::{Core, DEFAULT_CONNECTION, DEFAULT_TENANT};
-use crate::model::{Identity, JsonMap, TenantSettings, User, UserProfile};
+use serde_json::json;
+
+use super::{Core, DEFAULT_CONNECTION, DEFAULT_TENANT, RequestMeta};
+use crate::model::{AuditActor, Identity, JsonMap, TenantSettings, User, UserProfile};
 use crate::{CoreError, StoreError};
 
 /// How long a bootstrap link stays valid.
@@ -147,6 +150,22 @@ impl Core {
         })
         .await?;
         tx.admin_add(&tenant.id, &user.id, now).await?;
+        let event = self.audit_event(
+            &tenant.id,
+            "admin.created",
+            AuditActor {
+                user_id: Some(user.id.to_string()),
+                email: user.email.as_ref().map(|e| e.to_string()),
+                ..AuditActor::default()
+            },
+            None,
+            JsonMap::from_iter([
+                ("user_id".to_owned(), json!(user.id.as_str())),
+                ("via".to_owned(), json!("bootstrap")),
+            ]),
+            &RequestMeta::default(),
+        );
+        self.audit_in(&mut *tx, event).await?;
         tx.commit().await?;
         Ok(user)
     }

@@ -73,6 +73,9 @@ pub struct Caches {
     pub apis: TtlCache<ApiKey, Option<Arc<crate::model::Api>>>,
     /// (tenant id, client id, Api id) → grant.
     pub grants: TtlCache<GrantKey, Option<Arc<crate::model::ClientGrant>>>,
+    /// (tenant id, user id) → the user's unsealed audit key, or erased
+    /// ([`super::audit_subjects`]; [`super::AUDIT_SUBJECT_CACHE_SECS`]).
+    pub audit_subjects: TtlCache<(clavis_types::TenantId, String), super::SubjectState>,
 }
 
 impl Default for Caches {
@@ -82,6 +85,7 @@ impl Default for Caches {
             apps: TtlCache::new(CONFIG_CACHE_SECS),
             apis: TtlCache::new(CONFIG_CACHE_SECS),
             grants: TtlCache::new(CONFIG_CACHE_SECS),
+            audit_subjects: TtlCache::new(super::AUDIT_SUBJECT_CACHE_SECS),
         }
     }
 }

@@ -20,8 +20,9 @@ pub enum Rotation {
     /// There was no next key: one has been published and can sign from `usable_at`.
     NextPublished { usable_at: clavis_types::Timestamp },
 }
+use super::RequestMeta;
 use crate::CoreError;
-use crate::model::{SigningKey, Tenant};
+use crate::model::{AuditActor, JsonMap, SigningKey, Tenant};
 use crate::ports::Tx;
 
 fn seal_aad(key: &SigningKey) -> Vec<u8> {
@@ -79,7 +80,8 @@ impl Core {
     /// longest a relying party may cache it), otherwise rotation is refused with the time
     /// it becomes possible. If no next key exists, one is published and rotation can
     /// follow once it has been visible that long. Concurrent rotations (several nodes) are
-    /// refused rather than leaving two active keys.
+    /// refused rather than leaving two active keys. The change is audited in `tx`:
+    /// `key.rotated` (new active `kid`, `retired_kids`, `next_kid`) or `key.published`.
     pub async fn rotate_signing_keys(
         &self,
         tx: &mut dyn Tx,
@@ -96,6 +98,10 @@ impl Core {
             let next = self
                 .new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Next)
                 .await?;
+            let mut ctx = JsonMap::new();
+            ctx.insert("kid".into(), next.kid.as_str().into());
+            ctx.insert("alg".into(), next.alg.as_str().into());
+            self.key_event(tx, tenant, "key.published", ctx).await?;
             return Ok(Rotation::NextPublished {
                 usable_at: next.created_at.plus_secs(JWKS_MAX_AGE_SECS),
             });
@@ -115,7 +121,9 @@ impl Core {
                 "the signing keys changed during rotation (another rotation?); retry".to_owned(),
             )
         };
+        let mut retired_kids = Vec::new();
         for k in keys.iter().filter(|k| k.state == KeyState::Active) {
+            retired_kids.push(serde_json::Value::from(k.kid.as_str()));
             let mut k = k.clone();
             k.state = KeyState::Retired;
             k.retired_at = Some(now);
@@ -130,9 +138,36 @@ impl Core {
         if !tx.key_update(&active, KeyState::Next).await? {
             return Err(concurrent());
         }
-        self.new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Next)
+        let new_next = self
+            .new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Next)
             .await?;
+        let mut ctx = JsonMap::new();
+        ctx.insert("kid".into(), active.kid.as_str().into());
+        ctx.insert("alg".into(), active.alg.as_str().into());
+        ctx.insert("retired_kids".into(), retired_kids.into());
+        ctx.insert("next_kid".into(), new_next.kid.as_str().into());
+        // Last, after the key rows: a concurrent rotation has already been refused above.
+        self.key_event(tx, tenant, "key.rotated", ctx).await?;
         Ok(Rotation::Rotated(Box::new(active)))
+    }
+
+    /// A signing-key life-cycle event, in the transaction that made the change.
+    async fn key_event(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+        event_type: &str,
+        context: JsonMap,
+    ) -> Result<(), CoreError> {
+        let event = self.audit_event(
+            &tenant.id,
+            event_type,
+            AuditActor::default(),
+            None,
+            context,
+            &RequestMeta::default(),
+        );
+        self.audit_in(tx, event).await
     }
 
     /// The tenant's public keys: next, active, and retired keys still within their expiry.

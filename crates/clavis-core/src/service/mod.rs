@@ -2,6 +2,13 @@
 //! and every service is a method on it, so handlers stay thin and nothing is global.
 
 mod audit;
+mod audit_chain;
+mod audit_chain_retention;
+mod audit_export;
+mod audit_reports;
+pub mod audit_sinks;
+mod audit_subjects;
+mod audit_views;
 mod audit_writer;
 mod bootstrap;
 mod cache;
@@ -10,6 +17,20 @@ mod keys;
 mod tenants;
 
 pub use audit::RequestMeta;
+pub use audit_chain::{BreakKind, BrokenLink, CheckpointInfo, VerifyReport};
+pub use audit_chain_retention::PurgeReport;
+pub use audit_export::{ExportFormat, ExportSummary};
+pub use audit_reports::{
+    ComplianceReport, Figure, Granularity, MAX_ROWS, Point, ReportKind, ReportOrganization,
+    ReportTenant, Section, Series, Table,
+};
+pub use audit_subjects::{
+    AUDIT_SUBJECT_CACHE_SECS, PERSONAL_ACTOR_FIELDS, PERSONAL_CONTEXT_KEYS, SubjectState,
+    UNREADABLE,
+};
+pub use audit_views::{
+    AuditCursor, AuditPage, AuditView, SEARCH_MAX_LIMIT, SEARCH_SCAN_BUDGET, parse_audit_cursor,
+};
 pub use audit_writer::AuditWriter;
 pub use bootstrap::{BOOTSTRAP_TOKEN_LIFETIME_SECS, BootstrapAdmin};
 pub use cache::{CONFIG_CACHE_SECS, Caches, TtlCache};

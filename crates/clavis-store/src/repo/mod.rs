@@ -2,6 +2,7 @@
 
 mod access;
 mod audit;
+mod audit_sinks;
 mod directory;
 mod keys;
 mod oauth;
@@ -9,6 +10,8 @@ mod roles;
 mod users;
 
 use clavis_core::model::Page;
+
+pub(crate) use audit::chain_legacy_events;
 
 use crate::sql::Value;
 

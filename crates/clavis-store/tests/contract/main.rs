@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
+mod audit;
+mod audit_records;
 mod directory;
 mod keys;
 mod oauth;

@@ -1,0 +1,73 @@
+//! Compliance reports over HTTP: `GET {issuer}/api/v2/reports/{soc2|hipaa|gdpr}` with
+//! `from`, `to` (default: the last 30 days), `org_id` and `format=json|html`. Scope
+//! `read:reports`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use clavis_core::service::ReportKind;
+
+use super::{Caller, MgmtError, Params};
+use crate::{ApiContext, ApiError};
+
+pub(super) fn routes() -> Router<ApiContext> {
+    Router::new().route("/t/{tenant}/api/v2/reports/{kind}", get(report))
+}
+
+async fn report(
+    State(ctx): State<ApiContext>,
+    caller: Caller,
+    Path((_, kind)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, MgmtError> {
+    caller.require("read:reports")?;
+    let kind = match kind.as_str() {
+        "soc2" => ReportKind::Soc2,
+        "hipaa" => ReportKind::Hipaa,
+        "gdpr" => ReportKind::Gdpr,
+        _ => return Err(ApiError::not_found("report (expected soc2, hipaa or gdpr)").into()),
+    };
+    let p = Params::parse(raw.as_deref(), &["from", "to", "org_id", "format"], &[])?;
+    let to = p.time("to")?.unwrap_or_else(|| ctx.core.now());
+    let from = p.time("from")?.unwrap_or(to.plus_secs(-30 * 86_400));
+    if from >= to {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "query parameter `from`: must be before `to`",
+        )
+        .into());
+    }
+    let org = match (&caller.org_id, p.text("org_id")) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "an organization's token can only report on that organization",
+            )
+            .into());
+        }
+        (Some(own), _) => Some(own.clone()),
+        (None, asked) => asked.map(str::to_owned),
+    };
+    let format = p.choice("format", &["json", "html"], "json")?;
+    let report = ctx
+        .core
+        .compliance_report(&caller.tenant, kind, from, to, org.as_deref())
+        .await?;
+    let mut resp = if format == "html" {
+        let mut r = crate::report_html::render_report(&report).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        r
+    } else {
+        Json(report).into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

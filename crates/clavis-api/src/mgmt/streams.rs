@@ -1,0 +1,120 @@
+//! Audit log streaming destinations, shaped after Auth0's `log-streams`:
+//! `GET|POST {issuer}/api/v2/log-streams`, `GET|PATCH|DELETE …/log-streams/{id}`.
+//! Scopes `read:log_streams`, `create:log_streams`, `update:log_streams`,
+//! `delete:log_streams`. Secrets are accepted, sealed, and never returned.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use clavis_core::service::audit_sinks::{SinkInput, SinkPatch, SinkView};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::logs::json_body;
+use super::{Caller, MgmtError};
+use crate::ApiContext;
+
+pub(super) fn routes() -> Router<ApiContext> {
+    Router::new()
+        .route("/t/{tenant}/api/v2/log-streams", get(list).post(create))
+        .route(
+            "/t/{tenant}/api/v2/log-streams/{id}",
+            get(one).patch(update).delete(remove),
+        )
+}
+
+async fn list(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response, MgmtError> {
+    caller.require("read:log_streams")?;
+    caller.require_tenant_wide()?;
+    let sinks = ctx.core.audit_sink_list(&caller.tenant).await?;
+    let views: Vec<SinkView> = sinks.iter().map(SinkView::from).collect();
+    Ok(Json(json!({ "log_streams": views })).into_response())
+}
+
+async fn one(
+    State(ctx): State<ApiContext>,
+    caller: Caller,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, MgmtError> {
+    caller.require("read:log_streams")?;
+    caller.require_tenant_wide()?;
+    let sink = ctx.core.audit_sink_get(&caller.tenant, &id).await?;
+    Ok(Json(SinkView::from(&sink)).into_response())
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, MgmtError> {
+    caller.require("create:log_streams")?;
+    caller.require_tenant_wide()?;
+    let input: SinkInput = json_body(&body)?;
+    let sink = ctx
+        .core
+        .audit_sink_create(&caller.tenant, input, caller.actor.clone(), &caller.meta)
+        .await?;
+    Ok((StatusCode::CREATED, Json(SinkView::from(&sink))).into_response())
+}
+
+/// A patch plus `enabled` (pause / resume).
+#[derive(Deserialize)]
+struct PatchBody {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(flatten)]
+    patch: serde_json::Map<String, serde_json::Value>,
+}
+
+async fn update(
+    State(ctx): State<ApiContext>,
+    caller: Caller,
+    Path((_, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, MgmtError> {
+    caller.require("update:log_streams")?;
+    caller.require_tenant_wide()?;
+    let PatchBody { enabled, patch } = json_body(&body)?;
+    let patch: SinkPatch =
+        serde_json::from_value(serde_json::Value::Object(patch)).map_err(|e| {
+            crate::ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("request body: {e}"),
+            )
+        })?;
+    let (t, actor, meta) = (&caller.tenant, &caller.actor, &caller.meta);
+    let mut sink = ctx
+        .core
+        .audit_sink_update(t, &id, patch, actor.clone(), meta)
+        .await?;
+    sink = match enabled {
+        Some(true) if !sink.enabled => {
+            ctx.core
+                .audit_sink_resume(t, &id, actor.clone(), meta)
+                .await?
+        }
+        Some(false) if sink.enabled => {
+            ctx.core
+                .audit_sink_pause(t, &id, actor.clone(), meta)
+                .await?
+        }
+        _ => sink,
+    };
+    Ok(Json(SinkView::from(&sink)).into_response())
+}
+
+async fn remove(
+    State(ctx): State<ApiContext>,
+    caller: Caller,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, MgmtError> {
+    caller.require("delete:log_streams")?;
+    caller.require_tenant_wide()?;
+    ctx.core
+        .audit_sink_delete(&caller.tenant, &id, caller.actor.clone(), &caller.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
