@@ -35,6 +35,7 @@ fn meta(ip: &str) -> RequestMeta {
     RequestMeta {
         ip_address: Some(ip.to_owned()),
         user_agent: Some(UA.to_owned()),
+        caller: None,
     }
 }
 

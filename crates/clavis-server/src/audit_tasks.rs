@@ -32,7 +32,7 @@ pub(crate) fn spawn(core: Core, checkpoint_every_secs: u64) -> tokio::task::Join
                     }
                 }
                 _ = purges.tick() => {
-                    let meta = RequestMeta { ip_address: None, user_agent: Some("clavis-retention".into()) };
+                    let meta = RequestMeta { ip_address: None, user_agent: Some("clavis-retention".into()), caller: None };
                     if let Err(e) = core.audit_purge_all(&meta).await {
                         tracing::warn!(error = %e, "audit retention purge failed; retrying tomorrow");
                     }

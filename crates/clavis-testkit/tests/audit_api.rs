@@ -369,6 +369,13 @@ async fn legal_holds_purge_and_reports(b: Backend) {
         .await;
     assert_eq!(h.status, 201, "{}", h.body);
     let id = h.json()["id"].as_str().unwrap().to_owned();
+    // The event names who placed the hold: the calling client.
+    let placed = logs(&s, &token, "?type=audit.legal_hold.created").await;
+    let actor = &placed["logs"][0]["actor"];
+    assert!(
+        actor["client_id"].as_str().is_some_and(|c| !c.is_empty()),
+        "{placed}"
+    );
     let list = s
         .client
         .send(

@@ -131,6 +131,7 @@ fn cli_meta() -> RequestMeta {
     RequestMeta {
         ip_address: None,
         user_agent: Some("clavis-cli".into()),
+        caller: None,
     }
 }
 

@@ -167,19 +167,21 @@ impl FromRequestParts<ApiContext> for Caller {
             .split_whitespace()
             .map(str::to_owned)
             .collect();
-        let meta = crate::oauth::request_meta(parts);
         let client_id = text("client_id");
         let sub = text("sub");
         let user_id = sub.filter(|s| Some(s) != client_id.as_ref() && s.starts_with("usr_"));
+        let actor = AuditActor {
+            user_id,
+            client_id,
+            ..AuditActor::default()
+        };
+        let mut meta = crate::oauth::request_meta(parts);
+        meta.caller = Some(actor.clone());
         Ok(Caller {
             tenant,
             scopes,
             org_id: text("org_id"),
-            actor: AuditActor {
-                user_id,
-                client_id,
-                ..AuditActor::default()
-            },
+            actor,
             meta,
         })
     }

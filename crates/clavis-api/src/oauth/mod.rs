@@ -119,6 +119,7 @@ pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
     RequestMeta {
         ip_address: ip,
         user_agent: ua,
+        caller: None,
     }
 }
 

@@ -14,6 +14,9 @@ use crate::ports::Tx;
 pub struct RequestMeta {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The authenticated caller (a Management API client or user), recorded as the actor
+    /// of events whose service names no actor of its own.
+    pub caller: Option<AuditActor>,
 }
 
 impl Core {
@@ -28,6 +31,13 @@ impl Core {
         meta: &RequestMeta,
     ) -> AuditEvent {
         let now = self.now();
+        if let Some(caller) = &meta.caller {
+            if actor.user_id.is_none() && actor.client_id.is_none() && actor.email.is_none() {
+                actor.user_id.clone_from(&caller.user_id);
+                actor.client_id.clone_from(&caller.client_id);
+                actor.email.clone_from(&caller.email);
+            }
+        }
         actor.ip_address = actor.ip_address.or_else(|| meta.ip_address.clone());
         actor.user_agent = actor.user_agent.or_else(|| meta.user_agent.clone());
         AuditEvent {

@@ -32,6 +32,7 @@ fn meta() -> RequestMeta {
     RequestMeta {
         ip_address: None,
         user_agent: Some("test".into()),
+        caller: None,
     }
 }
 
