@@ -35,6 +35,9 @@ pub struct Context {
     /// Public base URL without a trailing slash, e.g. `https://id.example.com`.
     pub public_url: String,
     pub metrics: Arc<Metrics>,
+    /// Bounds the requests that walk a whole audit chain (verify, export, reports), so
+    /// they cannot take every database connection of the node.
+    pub heavy: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for ApiContext {
@@ -50,6 +53,7 @@ impl ApiContext {
             core,
             public_url,
             metrics,
+            heavy: tokio::sync::Semaphore::new(HEAVY_REQUESTS),
         }))
     }
 }
@@ -64,6 +68,9 @@ impl Context {
         format!("{}/t/{}", self.public_url, tenant_slug)
     }
 }
+
+/// Requests that walk a whole audit chain, at most this many at once per node.
+pub const HEAVY_REQUESTS: usize = 2;
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

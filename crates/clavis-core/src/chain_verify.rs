@@ -1,13 +1,24 @@
 //! Offline verification of the audit chain: what a third party runs with nothing but an
-//! export and the tenant's JWKS (no database, no Clavis server).
+//! export and the tenant's keys (no database, no Clavis server).
 //!
-//! Two things live here, both pure:
+//! Three things live here, all pure:
 //! - [`verify_checkpoint_jws`]: checks a signed checkpoint (compact JWS, header
-//!   `typ: audit-checkpoint+jwt`, payload `{"tenant_id","seq","hash","iat"}`) against a
-//!   JWKS. The key is chosen by the header's `kid` and its algorithm is pinned by the key
-//!   ([`clavis_crypto::Verifier`]), so `alg: none`, `HS256` or any algorithm other than
-//!   the key's own is refused, as is a `kid` the JWKS does not hold.
+//!   `typ: audit-checkpoint+jwt`, payload [`CheckpointClaims`]) against a JWKS.
+//! - [`verify_anchor_jws`]: the same for the signed record of a retention purge (header
+//!   `typ: audit-anchor+jwt`, payload [`AnchorClaims`]: the purged range, the hash it ends
+//!   on, how many events went and the retention cut-off). The two `typ`s are distinct and
+//!   each verifier refuses the other's, so a checkpoint can never be replayed as an anchor
+//!   (which would let someone delete a prefix of the chain and call it a purge).
+//!
+//!   For both, the key is chosen by the header's `kid` and its algorithm is pinned by the
+//!   key ([`clavis_crypto::Verifier`]), so `alg: none`, `HS256` or any algorithm other
+//!   than the key's own is refused, as is a `kid` the key set does not hold.
 //! - [`verify_export`]: re-checks a JSONL export line by line.
+//!
+//! Which keys: the tenant's JWKS holds the keys that sign now and retired keys while
+//! tokens they signed can still be valid. Signing keys are never deleted, so the tenant's
+//! **audit key set** (every key it ever had, except revoked ones; served by the server,
+//! `Core::audit_keys`) verifies checkpoints of any age; use it for old exports.
 //!
 //! # The export format
 //! One JSON object per line, in ascending `seq` order:
@@ -16,46 +27,55 @@
 //! …
 //! {"checkpoint":{"seq":N,"hash":"…","jws":"…"}}
 //! ```
-//! `body` is exactly what the chain hashes; `event` is a readable view of it (personal
-//! data decrypted, or `"[erased]"`) and is **not** covered by the hash except where it
-//! repeats clear values of the body (those must agree; see below).
+//! `body` is exactly what the chain hashes; `event` is a readable view of it. The view can
+//! only *show* the body, never add to it:
+//! - every key of the view exists in the body at the same place (except `hash_chain`,
+//!   which must be `sha256:{prev_hash}:{hash}` of its line); the view may leave keys out;
+//! - every clear value is equal to the body's (`timestamp` as the same instant);
+//! - a personal field that the body holds sealed (`sealed:v1:…`: the actor's `email`,
+//!   `ip_address`, `user_agent` and the personal context keys, see
+//!   [`crate::service::PERSONAL_CONTEXT_KEYS`]) may read as its decrypted value, as
+//!   `"[erased]"` or `"[unreadable]"`. **Those readable values are not verifiable**: only
+//!   the ciphertext is hashed, and a verifier without the subject's key cannot tell the
+//!   decrypted text from any other.
 //!
 //! # What is checked, and what a pass means
 //! For every event line: `hash == hex(SHA-256(prev_hash || body))`; the body decodes and
-//! its `seq` and `tenant_id` are the line's (one tenant per export); `seq` strictly
-//! increases; where two lines have consecutive `seq`, the second's `prev_hash` is the
-//! first's `hash`; every value of the readable `event` that the body holds in the clear
-//! (ids, type, time, organization, unsealed context) equals the body's.
-//! The last line must be the checkpoint: its JWS verifies with a key of the JWKS, its
-//! payload names the export's tenant and the checkpoint line's `seq` and `hash`, and those
-//! equal the last event's.
+//! its `seq` and `tenant_id` are the line's (one tenant per export); `seq` is exactly one
+//! more than the previous line's and `prev_hash` is the previous line's `hash`; the view
+//! obeys the rules above. The last line must be the checkpoint: its JWS verifies with a
+//! key of the key set, its payload names the export's tenant and the checkpoint line's
+//! `seq` and `hash`, and those equal the last event's.
 //!
-//! - A **contiguous** export (every `seq` from the first to the last) passes as a whole:
-//!   the signed hash of the last event commits, through the `prev_hash` links, to every
-//!   body before it, so no event of the range can be changed, removed, inserted or
-//!   reordered without failing. [`ExportVerification::complete`] is `true`.
-//! - A **filtered** export (types, actor, organization…) has gaps in `seq`. It does not
-//!   fail for that: each event's hash is recomputed and links are checked wherever two
-//!   lines are consecutive, and the last event is covered by the signature, but events
-//!   before a gap are only *individually* verified — nothing signed commits to them, and
-//!   the export cannot show that no event is missing. `complete` is then `false` and
-//!   [`ExportVerification::status`] says "events individually verified, range not
-//!   complete". For a proof of a whole period, export it unfiltered.
+//! A pass means the range `first_seq..=last_seq` is **complete and unaltered**: the signed
+//! hash of the last event commits, through the `prev_hash` links, to every body before it,
+//! so no event of the range can be changed, removed, inserted or reordered without failing.
 //!
-//! Any other discrepancy is an error naming the line (and `seq`).
+//! Only such an unfiltered range can be verified. A filtered export (event types,
+//! organization, actor…) has gaps in `seq`; nothing signed commits to the events before a
+//! gap, and nothing shows that no event is missing, so it is refused with an error that
+//! says so. Export the whole period instead (`clavis audit export --from … --to …`
+//! without `--type` or `--org`), verify that file, then filter it.
+//!
+//! Any discrepancy is an error naming the line (and `seq`).
 
 use std::io::BufRead;
 
 use clavis_crypto::{JwkSet, Verifier, peek_jws_header};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::chain::{SEALED_PREFIX, chain_hash, parse_body};
+use crate::service::{PERSONAL_ACTOR_FIELDS, PERSONAL_CONTEXT_KEYS};
 
 /// `typ` header of a checkpoint JWS.
 pub const CHECKPOINT_TYP: &str = "audit-checkpoint+jwt";
 
-/// The payload of a checkpoint JWS.
+/// `typ` header of a purge anchor JWS.
+pub const ANCHOR_TYP: &str = "audit-anchor+jwt";
+
+/// The payload of a checkpoint JWS: "`tenant_id` had `hash` at `seq`".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointClaims {
@@ -66,24 +86,65 @@ pub struct CheckpointClaims {
     pub iat: i64,
 }
 
-/// Why a checkpoint JWS is not accepted.
+/// The payload of a purge anchor JWS: "`tenant_id` purged its events up to and including
+/// `purged_through`, whose hash was `hash`; that was `events_purged` events, due because
+/// they were older than `retention_cutoff`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorClaims {
+    pub tenant_id: String,
+    /// The last purged `seq`; the first remaining event is the next one.
+    pub purged_through: i64,
+    /// The hash of the event at `purged_through` (the first remaining event's `prev_hash`).
+    pub hash: String,
+    /// Events deleted by this purge (those after the previous anchor).
+    pub events_purged: i64,
+    /// Events older than this instant (RFC 3339) were due.
+    pub retention_cutoff: String,
+    /// Signing time, seconds since the Unix epoch.
+    pub iat: i64,
+}
+
+/// Why a checkpoint or anchor JWS is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointJwsError {
-    /// The header names a key the JWKS does not hold (e.g. expired from the JWKS since);
-    /// the signature can be neither confirmed nor refuted with it.
-    #[error("checkpoint signed by unknown key `{0}`")]
+    /// The header names a key the key set does not hold.
+    #[error("signed by unknown key `{0}`")]
     UnknownKey(String),
-    /// Malformed, wrongly typed, or the signature does not verify.
-    #[error("checkpoint signature invalid: {0}")]
+    /// Malformed, of another `typ`, or the signature does not verify.
+    #[error("signature invalid: {0}")]
     Invalid(String),
 }
 
 /// Verify a checkpoint JWS with a key of `jwks` and return its claims (which the caller
-/// compares with what it expects: tenant, `seq`, `hash`).
+/// compares with what it expects: tenant, `seq`, `hash`). An anchor is refused.
 pub fn verify_checkpoint_jws(
     jws: &str,
     jwks: &JwkSet,
 ) -> Result<CheckpointClaims, CheckpointJwsError> {
+    verify_typed(jws, jwks, CHECKPOINT_TYP)
+}
+
+/// Verify a purge anchor JWS with a key of `jwks` and return its claims (which the caller
+/// compares with the anchor it was given). A checkpoint is refused.
+pub fn verify_anchor_jws(jws: &str, jwks: &JwkSet) -> Result<AnchorClaims, CheckpointJwsError> {
+    verify_typed(jws, jwks, ANCHOR_TYP)
+}
+
+/// The `kid` named by a JWS header (not verified), if any.
+pub fn jws_kid(jws: &str) -> Option<String> {
+    peek_jws_header(jws)
+        .ok()?
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn verify_typed<T: DeserializeOwned>(
+    jws: &str,
+    jwks: &JwkSet,
+    typ: &str,
+) -> Result<T, CheckpointJwsError> {
     let invalid = |m: String| CheckpointJwsError::Invalid(m);
     let header = peek_jws_header(jws).map_err(|e| invalid(e.to_string()))?;
     let Some(Value::String(kid)) = header.get("kid") else {
@@ -97,15 +158,17 @@ pub fn verify_checkpoint_jws(
         .verify_jws(jws)
         .map_err(|e| invalid(e.to_string()))?;
     // The header is covered by the signature that just verified.
-    if header.get("typ").and_then(Value::as_str) != Some(CHECKPOINT_TYP) {
+    let found = header.get("typ").and_then(Value::as_str);
+    if found != Some(typ) {
         return Err(invalid(format!(
-            "the header `typ` is not `{CHECKPOINT_TYP}`"
+            "the header `typ` is {}, not `{typ}`",
+            found.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
         )));
     }
     serde_json::from_value(payload).map_err(|e| invalid(format!("payload: {e}")))
 }
-
-/// The outcome of [`verify_export`] when nothing contradicts the export.
+/// The outcome of [`verify_export`]: the range `first_seq..=last_seq` is complete and
+/// unaltered, and its last event is signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportVerification {
     pub tenant_id: String,
@@ -113,10 +176,6 @@ pub struct ExportVerification {
     pub events: u64,
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
-    /// Every `seq` from `first_seq` to `last_seq` is present: the whole range is proven.
-    pub complete: bool,
-    /// Missing sequence numbers between `first_seq` and `last_seq` (filtered export).
-    pub missing: i64,
     pub checkpoint_seq: i64,
     pub checkpoint_hash: String,
     /// Key that signed the checkpoint.
@@ -159,12 +218,13 @@ struct State {
     events: u64,
     first: Option<i64>,
     last: Option<(i64, String)>,
-    missing: i64,
     checkpoint: Option<CheckpointRef>,
 }
 
 /// Verify a JSONL export (see the module documentation for the format and for what a pass
-/// means) against the tenant's JWKS. `Err` names the first line that does not verify.
+/// means) against the tenant's keys. `Err` names the first line that does not verify; a
+/// filtered (non-contiguous) export is an error too, since only an unfiltered range can
+/// be verified.
 pub fn verify_export(jsonl: &mut dyn BufRead, jwks: &JwkSet) -> Result<ExportVerification, String> {
     let mut st = State::default();
     let mut line = String::new();
@@ -222,20 +282,26 @@ fn check_event(st: &mut State, e: &EventLine) -> Result<(), String> {
         if e.seq <= *last_seq {
             return Err(format!("seq does not increase (previous line: {last_seq})"));
         }
-        if e.seq == last_seq + 1 {
-            if e.prev_hash != *last_hash {
-                return Err(format!(
-                    "broken link: prev_hash is {}, the previous event's hash is {last_hash}",
-                    e.prev_hash
-                ));
-            }
-        } else {
-            st.missing += e.seq - last_seq - 1;
+        if e.seq != last_seq + 1 {
+            return Err(format!(
+                "sequence numbers {}..={} are not in this export: it is filtered (or events \
+                 were removed). Only an unfiltered range can be verified: export the whole \
+                 period without --type or --org (`clavis audit export --from … --to …`), \
+                 verify that file, then filter it",
+                last_seq + 1,
+                e.seq - 1
+            ));
+        }
+        if e.prev_hash != *last_hash {
+            return Err(format!(
+                "broken link: prev_hash is {}, the previous event's hash is {last_hash}",
+                e.prev_hash
+            ));
         }
     }
     if let Some(view) = &e.event {
         let body_json: Value = serde_json::from_str(&e.body).map_err(|err| err.to_string())?;
-        check_view(&body_json, view, "event")?;
+        check_view(&body_json, view, e)?;
     }
     st.events += 1;
     st.first.get_or_insert(e.seq);
@@ -243,35 +309,96 @@ fn check_event(st: &mut State, e: &EventLine) -> Result<(), String> {
     Ok(())
 }
 
-/// Every clear (unsealed) value of the body that the readable view also shows must be the
-/// same; sealed values are decrypted in the view and are not covered by the hash.
-fn check_view(body: &Value, view: &Value, path: &str) -> Result<(), String> {
-    match (body, view) {
-        (Value::Object(b), Value::Object(v)) => {
-            for (k, bv) in b {
-                if let Some(vv) = v.get(k) {
-                    check_view(bv, vv, &format!("{path}.{k}"))?;
+/// The readable view shows the body and adds nothing (see the module documentation).
+fn check_view(body: &Value, view: &Value, line: &EventLine) -> Result<(), String> {
+    let (Value::Object(b), Value::Object(v)) = (body, view) else {
+        return Err("the readable `event` is not an object".into());
+    };
+    for (k, vv) in v {
+        let path = format!("event.{k}");
+        if k == "hash_chain" && !b.contains_key(k) {
+            let expected = format!("sha256:{}:{}", line.prev_hash, line.hash);
+            if vv.as_str() != Some(expected.as_str()) {
+                return Err(format!(
+                    "the readable `{path}` ({vv}) is not the line's ({expected})"
+                ));
+            }
+            continue;
+        }
+        let Some(bv) = b.get(k) else {
+            return Err(not_in_body(&path));
+        };
+        match k.as_str() {
+            "actor" => check_personal(bv, vv, &path, &PERSONAL_ACTOR_FIELDS, true)?,
+            "context" => check_personal(bv, vv, &path, &PERSONAL_CONTEXT_KEYS, false)?,
+            "timestamp" => {
+                let instant =
+                    |x: &Value| x.as_str().and_then(clavis_types::Timestamp::parse_rfc3339);
+                if instant(bv).is_none() || instant(bv) != instant(vv) {
+                    return Err(differs(&path, vv, bv));
                 }
             }
-            Ok(())
+            _ => check_clear(bv, vv, &path)?,
         }
-        (Value::String(s), _) if s.starts_with(SEALED_PREFIX) => Ok(()),
-        (Value::String(b), Value::String(v)) if path == "event.timestamp" => {
-            let same = clavis_types::Timestamp::parse_rfc3339(b)
-                .is_some_and(|t| clavis_types::Timestamp::parse_rfc3339(v) == Some(t));
-            if same {
-                Ok(())
-            } else {
-                Err(format!(
-                    "the readable `{path}` ({v}) differs from the body ({b})"
-                ))
-            }
-        }
-        (b, v) if b == v => Ok(()),
-        (b, v) => Err(format!(
-            "the readable `{path}` ({v}) differs from the hashed body ({b})"
-        )),
     }
+    Ok(())
+}
+
+fn not_in_body(path: &str) -> String {
+    format!("the readable `{path}` is not in the hashed body")
+}
+
+fn differs(path: &str, view: &Value, body: &Value) -> String {
+    format!("the readable `{path}` ({view}) differs from the hashed body ({body})")
+}
+
+/// A clear value: objects may leave keys out but not add any; everything else is equal.
+fn check_clear(body: &Value, view: &Value, path: &str) -> Result<(), String> {
+    match (body, view) {
+        (Value::Object(b), Value::Object(v)) => check_members(b, v, path, check_clear),
+        (b, v) if b == v => Ok(()),
+        (b, v) => Err(differs(path, v, b)),
+    }
+}
+
+fn check_members(
+    body: &Map<String, Value>,
+    view: &Map<String, Value>,
+    path: &str,
+    check: fn(&Value, &Value, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    for (k, vv) in view {
+        let p = format!("{path}.{k}");
+        let bv = body.get(k).ok_or_else(|| not_in_body(&p))?;
+        check(bv, vv, &p)?;
+    }
+    Ok(())
+}
+
+/// `actor` or `context`: its `personal` keys, where the body holds them sealed, may read
+/// as anything the subject's key gave (a string for the actor's fields); all else is clear.
+fn check_personal(
+    body: &Value,
+    view: &Value,
+    path: &str,
+    personal: &[&str],
+    strings_only: bool,
+) -> Result<(), String> {
+    let (Value::Object(b), Value::Object(v)) = (body, view) else {
+        return check_clear(body, view, path);
+    };
+    for (k, vv) in v {
+        let p = format!("{path}.{k}");
+        let bv = b.get(k).ok_or_else(|| not_in_body(&p))?;
+        let sealed = personal.contains(&k.as_str())
+            && bv.as_str().is_some_and(|s| s.starts_with(SEALED_PREFIX));
+        if !sealed {
+            check_clear(bv, vv, &p)?;
+        } else if strings_only && !vv.is_string() {
+            return Err(format!("the readable `{p}` ({vv}) is not text"));
+        }
+    }
+    Ok(())
 }
 
 fn finish(st: State, jwks: &JwkSet) -> Result<ExportVerification, String> {
@@ -301,279 +428,24 @@ fn finish(st: State, jwks: &JwkSet) -> Result<ExportVerification, String> {
             cp.seq, cp.hash
         ));
     }
-    let kid = peek_jws_header(&cp.jws)
-        .ok()
-        .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default();
-    let complete = st.missing == 0;
+    let kid = jws_kid(&cp.jws).unwrap_or_default();
     let first = st.first.unwrap_or(last_seq);
-    let status = if complete {
-        format!("verified: seq {first}..={last_seq} is complete and unaltered, signed by key {kid}")
-    } else {
-        format!(
-            "events individually verified, range not complete ({} sequence number(s) between \
-             {first} and {last_seq} are not in this filtered export); the last event is signed \
-             by key {kid}",
-            st.missing
-        )
-    };
     Ok(ExportVerification {
         tenant_id: tenant,
         events: st.events,
         first_seq: st.first,
         last_seq: Some(last_seq),
-        complete,
-        missing: st.missing,
         checkpoint_seq: cp.seq,
         checkpoint_hash: cp.hash,
+        status: format!(
+            "verified: seq {first}..={last_seq} is complete and unaltered, signed by key {kid}"
+        ),
         kid,
         signed_at: clavis_types::Timestamp::from_millis(claims.iat.saturating_mul(1000))
             .to_rfc3339(),
-        status,
     })
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-    use crate::chain::{GENESIS, event_body};
-    use crate::model::{AuditActor, AuditEvent, JsonMap};
-    use clavis_crypto::{Signer, SystemRng, b64url, generate_signing_key};
-    use clavis_types::{SigningAlg, TenantId, Timestamp};
-    use serde_json::json;
-
-    struct Fixture {
-        tenant: TenantId,
-        lines: Vec<Value>,
-        signer: Signer,
-        jwks: JwkSet,
-    }
-
-    fn key(kid: &str) -> (Signer, JwkSet) {
-        let k = generate_signing_key(SigningAlg::Es256, kid).unwrap();
-        let signer = Signer::from_pkcs8(SigningAlg::Es256, kid, &k.pkcs8_der).unwrap();
-        (
-            signer,
-            JwkSet {
-                keys: vec![k.public_jwk],
-            },
-        )
-    }
-
-    /// Events 1..=n of one tenant as export lines (no checkpoint yet).
-    fn fixture(n: i64) -> Fixture {
-        let tenant = TenantId::generate(Timestamp::from_millis(1), &SystemRng::new());
-        let mut prev = GENESIS.to_owned();
-        let mut lines = Vec::new();
-        for seq in 1..=n {
-            let mut ctx = JsonMap::new();
-            ctx.insert("n".into(), json!(seq));
-            let e = AuditEvent {
-                tenant_id: tenant.clone(),
-                seq,
-                event_id: format!("evt_{seq}"),
-                timestamp: Timestamp::from_millis(1_700_000_000_000 + seq),
-                event_type: "user.login.success".into(),
-                actor: AuditActor {
-                    user_id: Some("usr_1".into()),
-                    email: Some(format!("{}usr_1:abc", crate::chain::SEALED_PREFIX)),
-                    ..AuditActor::default()
-                },
-                organization: None,
-                context: ctx,
-            };
-            let body = event_body(&e);
-            let hash = chain_hash(&prev, &body);
-            let mut view: Value = serde_json::from_str(&body).unwrap();
-            view["actor"]["email"] = json!("jane@example.com");
-            lines.push(
-                json!({"seq": seq, "prev_hash": prev, "hash": hash, "body": body, "event": view}),
-            );
-            prev = hash;
-        }
-        let (signer, jwks) = key("k1");
-        Fixture {
-            tenant,
-            lines,
-            signer,
-            jwks,
-        }
-    }
-
-    fn checkpoint_line(f: &Fixture, signer: &Signer) -> Value {
-        let last = f.lines.last().unwrap();
-        let claims = CheckpointClaims {
-            tenant_id: f.tenant.to_string(),
-            seq: last["seq"].as_i64().unwrap(),
-            hash: last["hash"].as_str().unwrap().to_owned(),
-            iat: 1_700_000_000,
-        };
-        let jws = signer
-            .sign_typed(CHECKPOINT_TYP, &claims, &SystemRng::new())
-            .unwrap();
-        json!({"checkpoint": {"seq": claims.seq, "hash": claims.hash, "jws": jws}})
-    }
-
-    fn run(lines: &[Value], jwks: &JwkSet) -> Result<ExportVerification, String> {
-        let mut text = String::new();
-        for l in lines {
-            text.push_str(&l.to_string());
-            text.push('\n');
-        }
-        verify_export(&mut text.as_bytes(), jwks)
-    }
-
-    fn with_checkpoint(f: &Fixture) -> Vec<Value> {
-        let mut lines = f.lines.clone();
-        lines.push(checkpoint_line(f, &f.signer));
-        lines
-    }
-
-    #[test]
-    fn a_complete_export_verifies() {
-        let f = fixture(5);
-        let v = run(&with_checkpoint(&f), &f.jwks).unwrap();
-        assert!(v.complete, "{v:?}");
-        assert_eq!((v.events, v.first_seq, v.last_seq), (5, Some(1), Some(5)));
-        assert_eq!(v.tenant_id, f.tenant.to_string());
-        assert_eq!(v.kid, "k1");
-    }
-
-    #[test]
-    fn an_edited_body_or_view_fails() {
-        let f = fixture(5);
-        let mut lines = with_checkpoint(&f);
-        let body = lines[2]["body"]
-            .as_str()
-            .unwrap()
-            .replace("\"n\":3", "\"n\":4");
-        lines[2]["body"] = json!(body);
-        let err = run(&lines, &f.jwks).unwrap_err();
-        assert!(
-            err.contains("seq 3") && err.contains("hash mismatch"),
-            "{err}"
-        );
-
-        let mut lines = with_checkpoint(&f);
-        lines[1]["event"]["event_type"] = json!("user.login.failure");
-        let err = run(&lines, &f.jwks).unwrap_err();
-        assert!(err.contains("seq 2") && err.contains("event_type"), "{err}");
-        // The decrypted (sealed) value is not covered and may differ.
-        let mut lines = with_checkpoint(&f);
-        lines[1]["event"]["actor"]["email"] = json!("[erased]");
-        assert!(run(&lines, &f.jwks).is_ok());
-    }
-
-    #[test]
-    fn a_rechained_edit_breaks_the_link_or_the_checkpoint() {
-        let f = fixture(4);
-        let mut lines = with_checkpoint(&f);
-        let body = lines[1]["body"]
-            .as_str()
-            .unwrap()
-            .replace("\"n\":2", "\"n\":9");
-        let prev = lines[1]["prev_hash"].as_str().unwrap().to_owned();
-        lines[1]["hash"] = json!(chain_hash(&prev, &body));
-        lines[1]["body"] = json!(body);
-        lines[1]["event"]["context"]["n"] = json!(9);
-        let err = run(&lines, &f.jwks).unwrap_err();
-        assert!(
-            err.contains("seq 3") && err.contains("broken link"),
-            "{err}"
-        );
-        // Re-chaining every later event too only moves the break to the checkpoint.
-        let mut prev = lines[1]["hash"].as_str().unwrap().to_owned();
-        for l in &mut lines[2..4] {
-            l["prev_hash"] = json!(prev);
-            prev = chain_hash(&prev, l["body"].as_str().unwrap());
-            l["hash"] = json!(prev);
-        }
-        let err = run(&lines, &f.jwks).unwrap_err();
-        assert!(err.contains("checkpoint"), "{err}");
-    }
-
-    #[test]
-    fn reordered_truncated_or_unsigned_exports_fail() {
-        let f = fixture(4);
-        let mut lines = with_checkpoint(&f);
-        lines.swap(1, 2);
-        assert!(
-            run(&lines, &f.jwks)
-                .unwrap_err()
-                .contains("does not increase")
-        );
-        // The last event removed: the checkpoint no longer matches.
-        let mut lines = with_checkpoint(&f);
-        lines.remove(3);
-        assert!(run(&lines, &f.jwks).unwrap_err().contains("last event"));
-        // No checkpoint at all.
-        assert!(
-            run(&f.lines, &f.jwks)
-                .unwrap_err()
-                .contains("no checkpoint")
-        );
-        // Something after the checkpoint.
-        let mut lines = with_checkpoint(&f);
-        lines.push(f.lines[0].clone());
-        assert!(run(&lines, &f.jwks).is_err());
-    }
-
-    #[test]
-    fn another_tenants_keys_or_forged_algorithms_are_refused() {
-        let f = fixture(3);
-        let lines = with_checkpoint(&f);
-        let (_, other) = key("k2");
-        let err = run(&lines, &other).unwrap_err();
-        assert!(err.contains("unknown key"), "{err}");
-        // Same kid, different key.
-        let (_, impostor) = key("k1");
-        let err = run(&lines, &impostor).unwrap_err();
-        assert!(err.contains("signature"), "{err}");
-        // alg none and HS256 made with the public key as secret.
-        let last = f.lines.last().unwrap();
-        let payload = json!({"tenant_id": f.tenant.to_string(), "seq": 3,
-            "hash": last["hash"], "iat": 1});
-        for alg in ["none", "HS256"] {
-            let h = b64url(
-                json!({"alg": alg, "kid": "k1", "typ": CHECKPOINT_TYP})
-                    .to_string()
-                    .as_bytes(),
-            );
-            let p = b64url(payload.to_string().as_bytes());
-            let mut forged = f.lines.clone();
-            forged.push(json!({"checkpoint": {"seq": 3, "hash": last["hash"],
-                "jws": format!("{h}.{p}.{}", b64url(b"sig"))}}));
-            assert!(run(&forged, &f.jwks).is_err(), "{alg} accepted");
-        }
-        // A valid signature of a different typ (e.g. an access token) is refused.
-        let jws = f
-            .signer
-            .sign_typed("JWT", &payload, &SystemRng::new())
-            .unwrap();
-        assert!(matches!(
-            verify_checkpoint_jws(&jws, &f.jwks),
-            Err(CheckpointJwsError::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn a_filtered_export_is_individually_verified_only() {
-        let f = fixture(6);
-        let mut lines = with_checkpoint(&f);
-        lines.remove(3);
-        lines.remove(1);
-        let v = run(&lines, &f.jwks).unwrap();
-        assert!(!v.complete);
-        assert_eq!((v.events, v.missing), (4, 2));
-        assert!(v.status.contains("range not complete"), "{}", v.status);
-        // Still, each remaining event's hash is checked.
-        lines[2]["body"] = json!(
-            lines[2]["body"]
-                .as_str()
-                .unwrap()
-                .replace("\"n\":5", "\"n\":1")
-        );
-        assert!(run(&lines, &f.jwks).is_err());
-    }
-}
+#[path = "chain_verify_tests.rs"]
+mod tests;

@@ -8,12 +8,13 @@
 use clavis_core::chain::{ERASED, GENESIS, check_link};
 use clavis_core::model::{
     AuditActor, AuditEvent, AuditOrganization, AuditQuery, ChainedEvent, JsonMap, Tenant,
-    TenantSettings,
+    TenantSettings, User, UserProfile,
 };
+use clavis_core::oauth::LoginError;
 use clavis_core::service::{AuditView, RequestMeta, SEARCH_SCAN_BUDGET, UNREADABLE};
 use clavis_core::{Core, CoreError};
 use clavis_store::testing::TestDb;
-use clavis_types::{Slug, UserId};
+use clavis_types::{Email, Slug, UserId};
 use serde_json::{Value, json};
 
 clavis_store::on_both_backends!(
@@ -24,6 +25,7 @@ clavis_store::on_both_backends!(
     a_rolled_back_key_is_never_reused,
     concurrent_first_events_of_a_user_share_one_key,
     search_by_ip_and_email_continues_across_the_scan_budget,
+    failed_logins_for_unknown_addresses_are_sealed_and_erased_with_the_address,
 );
 
 const EMAIL: &str = "ann@example.com";
@@ -454,8 +456,8 @@ async fn search_by_ip_and_email_continues_across_the_scan_budget(db: TestDb) {
     let a = tenant(&core, "tenant-a").await;
     let (ann, bob) = (new_user(&core), new_user(&core));
     let other_ip = "203.0.113.50";
-    // seq 1: Ann (sealed); 2: a failed login for her address naming no user (clear, other
-    // case); 3: Bob elsewhere; then more fillers than one call may scan; then Ann again and
+    // seq 1: Ann (sealed); 2: a failed login for her address naming no user (sealed under
+    // the address's pseudo-subject, other case); 3: Bob elsewhere; then more fillers than one call may scan; then Ann again and
     // Bob from Ann's address.
     append_in(&core, user_event(&core, &a, &ann, EMAIL, IP)).await;
     let unknown = core.audit_event(
@@ -591,7 +593,8 @@ async fn search_by_ip_and_email_continues_across_the_scan_budget(db: TestDb) {
     assert_eq!(p.events.len(), 100);
     assert_eq!(p.events[0].seq, 2);
 
-    // After erasure, Ann's sealed address and IP no longer match; the clear one does.
+    // After erasure, Ann's sealed address and IP no longer match; the failed login does
+    // (Ann has no account here, so her erasure cannot name the address).
     core.audit_erase_subject(&a, &ann, &meta(other_ip))
         .await
         .unwrap();
@@ -616,4 +619,149 @@ async fn search_by_ip_and_email_continues_across_the_scan_budget(db: TestDb) {
             "{garbage}: {err}"
         );
     }
+}
+
+/// The pseudo-subject a sealed value names (`sealed:v1:{subject}:{ciphertext}`).
+fn sealed_subject(v: &str) -> &str {
+    let rest = v
+        .strip_prefix("sealed:v1:")
+        .unwrap_or_else(|| panic!("not sealed: {v}"));
+    rest.rsplit_once(':').unwrap().0
+}
+
+async fn failed_logins_for_unknown_addresses_are_sealed_and_erased_with_the_address(db: TestDb) {
+    // Two nodes: the second has not unwrapped the tenant's data key yet.
+    let (core, node2) = (db.core(), db.core());
+    let a = tenant(&core, "tenant-a").await;
+    let login = |core: &Core, email: &'static str, ip: &'static str| {
+        let (core, a) = (core.clone(), a.clone());
+        async move {
+            let r = core
+                .password_login(&a, email, "not the password", &meta(ip))
+                .await;
+            assert!(matches!(r, Err(LoginError::WrongCredentials)), "{r:?}");
+        }
+    };
+    let other_ip = "192.0.2.8";
+    login(&core, "Zoe@Example.com", IP).await;
+    login(&node2, "zoe@example.com", IP).await;
+    login(&node2, "other@example.com", other_ip).await;
+    // The same kind of event appended inside a transaction.
+    let in_tx = core.audit_event(
+        &a.id,
+        "user.login.failure",
+        AuditActor {
+            email: Some("ZOE@example.com".into()),
+            ..AuditActor::default()
+        },
+        None,
+        JsonMap::new(),
+        &meta(IP),
+    );
+    append_in(&core, in_tx).await;
+
+    let rows = stored(&core, &a).await;
+    assert_eq!(rows.len(), 4);
+    assert_chain(&rows);
+    let mut subjects = Vec::new();
+    for r in &rows {
+        let lower = r.body.to_lowercase();
+        for secret in ["zoe@", "other@", "example.com", IP, other_ip, "mozilla"] {
+            assert!(!lower.contains(secret), "`{secret}` in clear: {}", r.body);
+        }
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        let actor = &body["actor"];
+        assert!(
+            actor.get("user_id").is_none_or(Value::is_null),
+            "{}",
+            r.body
+        );
+        let subject = sealed_subject(actor["email"].as_str().unwrap()).to_owned();
+        for field in ["ip_address", "user_agent"] {
+            assert_eq!(sealed_subject(actor[field].as_str().unwrap()), subject);
+        }
+        assert!(subject.starts_with("eml_"), "{subject}");
+        subjects.push(subject);
+    }
+    // One pseudo-subject per address, whatever its case and whichever node sealed it.
+    assert_eq!(subjects[0], subjects[1]);
+    assert_eq!(subjects[0], subjects[3]);
+    assert_ne!(subjects[0], subjects[2]);
+
+    // Views and searches unseal.
+    let v = views(&core, &a, &rows).await;
+    assert_eq!(v[0].actor.email.as_deref(), Some("zoe@example.com"));
+    assert_eq!(v[0].actor.ip_address.as_deref(), Some(IP));
+    assert_eq!(v[0].actor.user_agent.as_deref(), Some(UA));
+    assert_eq!(v[0].actor.user_id, None);
+    assert_eq!(v[0].context["reason"], json!("unknown email"));
+    assert_eq!(v[2].actor.email.as_deref(), Some("other@example.com"));
+    assert_eq!(v[3].actor.email.as_deref(), Some("ZOE@example.com"));
+    let search = |ip: Option<&'static str>, email: Option<&'static str>| {
+        let (core, a) = (core.clone(), a.clone());
+        async move {
+            let page = core
+                .audit_search(&a, &AuditQuery::default(), ip, email, None, 100)
+                .await
+                .unwrap();
+            page.events.iter().map(|e| e.seq).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search(None, Some("zoe@EXAMPLE.com")).await, [1, 2, 4]);
+    assert_eq!(search(Some(other_ip), None).await, [3]);
+
+    // The address later gets an account; erasing that user reaches the failed logins made
+    // for the address before the account existed.
+    let zoe = UserId::generate(core.now(), &*core.rng);
+    let now = core.now();
+    let mut tx = core.store.begin().await.unwrap();
+    tx.user_insert(&User {
+        tenant_id: a.id.clone(),
+        id: zoe.clone(),
+        email: Some(Email::parse("zoe@example.com").unwrap()),
+        email_verified: false,
+        profile: UserProfile::default(),
+        user_metadata: JsonMap::new(),
+        app_metadata: JsonMap::new(),
+        blocked: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        deleted_at: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        core.audit_erase_subject(&a, zoe.as_str(), &meta("10.0.0.1"))
+            .await
+            .unwrap()
+    );
+    let after = stored(&core, &a).await;
+    assert_eq!(after.len(), 5);
+    assert_eq!(&after[..4], &rows[..], "the log itself is not rewritten");
+    let v = views(&node2, &a, &after).await;
+    for i in [0, 1, 3] {
+        assert_eq!(v[i].actor.email.as_deref(), Some(ERASED), "{i}");
+        assert_eq!(v[i].actor.ip_address.as_deref(), Some(ERASED), "{i}");
+        assert_eq!(v[i].actor.user_agent.as_deref(), Some(ERASED), "{i}");
+    }
+    assert_eq!(v[2].actor.email.as_deref(), Some("other@example.com"));
+    assert_eq!(v[2].actor.ip_address.as_deref(), Some(other_ip));
+    assert_eq!(v[4].event_type, "audit.subject_erased");
+    assert_eq!(v[4].context["subject_user_id"], json!(zoe.as_str()));
+    assert_eq!(v[4].context["email_subject_erased"], json!(true));
+    assert!(!after[4].body.contains("zoe@"), "{}", after[4].body);
+    assert!(search(None, Some("zoe@example.com")).await.is_empty());
+    assert_eq!(search(Some(IP), None).await, Vec::<i64>::new());
+    let report = core.audit_verify(&a.id).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.events_checked, 5);
+    assert!(
+        !core
+            .audit_erase_subject(&a, zoe.as_str(), &meta("10.0.0.1"))
+            .await
+            .unwrap(),
+        "a second erasure changes nothing"
+    );
 }

@@ -10,18 +10,22 @@ use clavis_core::service::RequestMeta;
 
 /// How often retention is enforced.
 const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// Delay of the first purge after start.
+const FIRST_PURGE_AFTER: Duration = Duration::from_secs(300);
 
 /// Start the upkeep task; abort the handle to stop it.
 pub(crate) fn spawn(core: Core, checkpoint_every_secs: u64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let checkpoint_every = Duration::from_secs(checkpoint_every_secs.max(1));
         let mut checkpoints = tokio::time::interval(checkpoint_every);
-        let mut purges = tokio::time::interval(PURGE_EVERY);
+        // The first purge runs soon after start (so nodes restarted more often than daily
+        // still purge), then daily.
+        let mut purges =
+            tokio::time::interval_at(tokio::time::Instant::now() + FIRST_PURGE_AFTER, PURGE_EVERY);
         checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick of an interval fires at once; skip it so start-up stays fast.
         checkpoints.tick().await;
-        purges.tick().await;
         loop {
             tokio::select! {
                 _ = checkpoints.tick(), if checkpoint_every_secs > 0 => {

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "audit_stream/sink_privacy.rs"]
+mod sink_privacy;
 #[path = "audit_stream/support.rs"]
 mod support;
 
@@ -19,6 +21,7 @@ use clavis_server::{AuditStreamOptions, spawn_audit_streaming};
 use clavis_store::testing::TestDb;
 use clavis_types::Clock;
 use serde_json::{Value, json};
+use sink_privacy::*;
 use support::*;
 
 /// Events of the tenant's log as the sink saw them must be exactly `expected`, in order.
@@ -637,6 +640,7 @@ clavis_store::on_both_backends!(
     paused_sink_delivers_nothing_until_resumed,
     endpoints_the_policy_refuses_are_never_contacted,
     sink_management_validates_seals_and_audits,
+    plain_syslog_only_to_internal_addresses_and_endpoint_tokens_are_not_shown,
 );
 
 /// Two nodes (two `Core`s with their own pools and workers) on one PostgreSQL database

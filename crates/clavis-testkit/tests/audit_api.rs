@@ -4,11 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use clavis_testkit::{Backend, Landing, TestServer};
+use common::{payload, query_of};
 use serde_json::{Value, json};
 
 clavis_testkit::on_both!(
     management_calls_need_a_valid_token_with_the_scope,
+    user_tokens_are_refused_and_grants_are_rechecked,
+    malformed_input_is_a_400_naming_the_field,
     search_filters_and_pages_with_a_cursor,
     verify_checkpoint_and_offline_export,
     erasure_hides_personal_data_and_keeps_the_chain,
@@ -451,4 +456,176 @@ async fn legal_holds_purge_and_reports(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+async fn user_tokens_are_refused_and_grants_are_rechecked(b: Backend) {
+    let s = TestServer::start(b).await;
+    let fx = s.fixtures("default");
+    let audience = format!("{}/api/v2/", s.issuer("default"));
+    // A Management API token for a client: works.
+    let token = s.mgmt_token("default", &["read:logs"]).await;
+    assert_eq!(
+        s.client
+            .send("GET", "/t/default/api/v2/logs", &token, None)
+            .await
+            .status,
+        200
+    );
+
+    // An end user logs in through an ordinary application asking for the Management API
+    // audience with its scopes; the Api configuration lets the scope into the token, but
+    // the Management API refuses user tokens.
+    fx.user("eve@example.com", PW).await;
+    let t = fx.tenant().await;
+    let mut tx = s.core.store.begin().await.unwrap();
+    let mut api = tx
+        .api_get_by_identifier(&t.id, &audience)
+        .await
+        .unwrap()
+        .unwrap();
+    api.rbac_enabled = false; // a careless configuration: any user may ask for any scope
+    tx.api_update(&api).await.unwrap();
+    tx.commit().await.unwrap();
+    s.clock.advance_secs(3);
+    let cb = "https://rp.example.com/cb";
+    let app = fx.web_app(&[cb], &[]).await;
+    let verifier = "v".repeat(43) + "0123456789";
+    let challenge = clavis_crypto::b64url(&clavis_crypto::sha256(verifier.as_bytes()));
+    let url = format!(
+        "/t/default/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s&code_challenge={challenge}&code_challenge_method=S256&audience={}",
+        app.client_id,
+        clavis_testkit::urlencode(cb),
+        clavis_testkit::urlencode("openid read:logs"),
+        clavis_testkit::urlencode(&audience),
+    );
+    let Landing::Left(back) = s.browser().authorize(&url, "eve@example.com", PW).await else {
+        panic!("the login did not return to the client")
+    };
+    let code = query_of(&back)["code"].clone();
+    let basic = {
+        use base64::Engine;
+        let pair = format!("{}:{}", app.client_id, app.secret);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let r = s
+        .client
+        .post_form(
+            "/t/default/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", cb),
+                ("code_verifier", &verifier),
+            ],
+            &[("authorization", &basic)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let user_token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let aud = payload(&user_token)["aud"].clone();
+    assert!(
+        aud.as_array().is_some_and(|a| a.contains(&json!(audience))),
+        "the token is for the Management API: {aud}"
+    );
+    assert!(
+        payload(&user_token)["scope"]
+            .as_str()
+            .unwrap()
+            .contains("read:logs")
+    );
+    let refused = s
+        .client
+        .send("GET", "/t/default/api/v2/logs", &user_token, None)
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_token");
+
+    // Narrowing the client's grant takes effect on a token already issued.
+    let client_id = payload(&token)["client_id"].as_str().unwrap().to_owned();
+    let mut tx = s.core.store.begin().await.unwrap();
+    let grants = tx
+        .client_grant_list(&t.id, &clavis_types::ClientId::parse(&client_id).unwrap())
+        .await
+        .unwrap();
+    let mut g = grants.into_iter().next().expect("the client's grant");
+    g.scope = vec!["read:reports".into()];
+    tx.client_grant_upsert(&g).await.unwrap();
+    tx.commit().await.unwrap();
+    s.clock.advance_secs(3); // past the 2-second configuration cache
+    let r = s
+        .client
+        .send("GET", "/t/default/api/v2/logs", &token, None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["error"], "insufficient_scope");
+    // Removing it: the token no longer works at all.
+    let mut tx = s.core.store.begin().await.unwrap();
+    assert!(tx.client_grant_delete(&t.id, &g.id).await.unwrap());
+    tx.commit().await.unwrap();
+    s.clock.advance_secs(3);
+    let r = s
+        .client
+        .send("GET", "/t/default/api/v2/logs", &token, None)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+async fn malformed_input_is_a_400_naming_the_field(b: Backend) {
+    let s = TestServer::start(b).await;
+    let token = s
+        .mgmt_token(
+            "default",
+            &["read:logs", "create:legal_holds", "create:log_streams"],
+        )
+        .await;
+    let many_types = (0..30)
+        .map(|i| format!("t{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (q, field) in [
+        ("?user_id=usr_%00x".to_owned(), "user_id"),
+        ("?org_id=%01".to_owned(), "org_id"),
+        ("?type=user.login%00".to_owned(), "type"),
+        (format!("?type={many_types}"), "type"),
+    ] {
+        let r = s
+            .client
+            .send("GET", &format!("/t/default/api/v2/logs{q}"), &token, None)
+            .await;
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert!(r.body.contains(field), "{q}: {}", r.body);
+    }
+    let r = s
+        .client
+        .send("GET", "/t/default/api/v2/logs/evt%00x", &token, None)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("event_id"), "{}", r.body);
+    let org = s.fixtures("default").org("acme", &[]).await;
+    let r = s
+        .client
+        .send(
+            "POST",
+            "/t/default/api/v2/logs/legal-holds",
+            &token,
+            Some(&json!({"org_id": org.id.to_string(), "reason": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("reason"), "{}", r.body);
+    for body in [
+        json!({"name": "x\u{0}", "kind": "https", "endpoint": "https://siem.example.com/in"}),
+        json!({"name": "x", "kind": "https", "endpoint": "https://siem.example.com/in", "color": "red"}),
+        json!({"name": "x", "kind": "carrier-pigeon", "endpoint": "https://siem.example.com/in"}),
+        json!(["not", "an", "object"]),
+    ] {
+        let r = s
+            .client
+            .send("POST", "/t/default/api/v2/log-streams", &token, Some(&body))
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+    }
 }

@@ -17,6 +17,7 @@ use crate::commands::Result;
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
     /// Re-walk the hash chain of one tenant (or all) and report the first broken link.
+    /// Exits 1 on any break, or when a signature was made with a key revoked since.
     Verify {
         #[arg(long)]
         tenant: Option<String>,
@@ -47,9 +48,11 @@ pub(crate) enum AuditCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Verify a JSONL export offline against the tenant's JWKS (no database needed).
+    /// Verify a JSONL export offline against the tenant's keys (no database needed). Only
+    /// an unfiltered export (every seq of its range) can be verified.
     VerifyExport {
-        /// The tenant's JWKS (saved from {issuer}/.well-known/jwks.json).
+        /// The tenant's keys: its JWKS (saved from {issuer}/.well-known/jwks.json) or, for
+        /// an export signed with a key retired since, its audit key set (every key it had).
         #[arg(long, value_name = "FILE")]
         jwks: PathBuf,
         /// The JSONL export.
@@ -195,6 +198,12 @@ async fn dispatch(core: &Core, command: AuditCommand) -> Result<ExitCode> {
             let summary = core.audit_export(&t, &q, format, &mut *out).await?;
             out.flush()?;
             eprintln!("exported {} event(s)", summary.events);
+            if format == ExportFormat::Jsonl && !summary.contiguous {
+                eprintln!(
+                    "note: this export is filtered (not every seq of its range), so it cannot \
+                     be verified offline; export the period without --type/--org to verify it"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::VerifyExport { jwks, file } => verify_export(&jwks, &file),
@@ -272,6 +281,14 @@ async fn verify(core: &Core, tenant: Option<&str>) -> Result<ExitCode> {
     let mut all_ok = true;
     for t in tenants(core, tenant).await? {
         let r = core.audit_verify(&t.id).await?;
+        if r.signatures_unverifiable > 0 {
+            all_ok = false;
+            println!(
+                "{}: WARNING {} checkpoint/anchor signature(s) made with a key revoked since \
+                 prove nothing",
+                t.slug, r.signatures_unverifiable
+            );
+        }
         if r.ok {
             println!(
                 "{}: ok — {} event(s) checked (seq {}..={}), {} checkpoint(s)",

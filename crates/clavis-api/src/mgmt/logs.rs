@@ -119,6 +119,7 @@ async fn one(
     Path((_, event_id)): Path<(String, String)>,
 ) -> Result<Response, MgmtError> {
     caller.require("read:logs")?;
+    let event_id = path_id("event_id", &event_id)?;
     let view = ctx
         .core
         .audit_event_view(&caller.tenant, &event_id)
@@ -135,6 +136,7 @@ async fn one(
 async fn verify(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response, MgmtError> {
     caller.require("read:logs")?;
     caller.require_tenant_wide()?;
+    let _permit = caller.heavy(&ctx)?;
     let report = ctx.core.audit_verify(&caller.tenant.id).await?;
     Ok(no_store(Json(report)))
 }
@@ -183,6 +185,7 @@ async fn export(
         )));
     }
     let q = query_from(&p, &caller)?;
+    let _permit = caller.heavy(&ctx)?;
     let (format, mime, ext) = match p.choice("format", &["jsonl", "csv"], "jsonl")? {
         "csv" => (ExportFormat::Csv, "text/csv; charset=utf-8", "csv"),
         _ => (ExportFormat::Jsonl, "application/x-ndjson", "jsonl"),
@@ -240,6 +243,7 @@ impl std::io::Write for Capped {
 async fn purge(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response, MgmtError> {
     caller.require("delete:logs")?;
     caller.require_tenant_wide()?;
+    let _permit = caller.heavy(&ctx)?;
     let report = ctx
         .core
         .audit_purge_expired(&caller.tenant, &caller.meta)
@@ -292,6 +296,7 @@ async fn hold_release(
 ) -> Result<Response, MgmtError> {
     caller.require("delete:legal_holds")?;
     caller.require_tenant_wide()?;
+    let id = path_id("id", &id)?;
     if ctx
         .core
         .audit_hold_release(&caller.tenant, &id, &caller.meta)
@@ -325,15 +330,76 @@ async fn erase(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Parse a JSON body, naming what is wrong with it.
+/// An identifier from the path: letters, digits and `_`, at most 64 characters.
+pub(super) fn path_id(name: &str, value: &str) -> Result<String, ApiError> {
+    if (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("path `{name}`: expected an identifier (letters, digits, `_`)"),
+        ))
+    }
+}
+
+/// Parse a JSON body, naming what is wrong with it. Control characters other than tab,
+/// line feed and carriage return are refused in every string.
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("request body: {e}"),
+        )
+    })?;
+    if let Some(path) = control_char_at(&value, String::new()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("request body: `{path}` contains a control character"),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!("request body: {e}"),
         )
     })
+}
+
+/// The path of the first string (or key) holding a control character other than
+/// tab, line feed or carriage return.
+fn control_char_at(v: &serde_json::Value, at: String) -> Option<String> {
+    let bad = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    match v {
+        serde_json::Value::String(s) => bad(s).then_some(at),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| control_char_at(x, format!("{at}[{i}]"))),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if bad(k) {
+                Some(here)
+            } else {
+                control_char_at(x, here)
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn no_store(r: impl IntoResponse) -> Response {

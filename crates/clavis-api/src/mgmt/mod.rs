@@ -1,7 +1,9 @@
 //! The Management API under `{issuer}/api/v2/`: who may call it, and the shared pieces of
 //! its handlers (query parameters, errors). Callers present a bearer access token issued by
 //! the tenant for the audience `{issuer}/api/v2/` with the scope each endpoint names;
-//! a token issued in an organization's context (`org_id`) only ever sees that organization.
+//! only client-credentials tokens of m2m applications are accepted, and their scopes are
+//! cut down to the client's current grant on every call. A token issued in an
+//! organization's context (`org_id`) would only ever see that organization.
 
 mod logs;
 mod params;
@@ -55,6 +57,15 @@ impl Caller {
         }
     }
 
+    /// A permit for a request that walks a whole chain; 503 with `Retry-After` when the
+    /// node already runs [`crate::HEAVY_REQUESTS`] of them.
+    pub fn heavy<'a>(
+        &self,
+        ctx: &'a crate::Context,
+    ) -> Result<tokio::sync::SemaphorePermit<'a>, MgmtError> {
+        ctx.heavy.try_acquire().map_err(|_| MgmtError::Busy)
+    }
+
     /// 403 unless the caller acts for the whole tenant (not one organization).
     pub fn require_tenant_wide(&self) -> Result<(), MgmtError> {
         match self.org_id {
@@ -73,6 +84,8 @@ impl Caller {
 pub(crate) enum MgmtError {
     InvalidToken(&'static str),
     InsufficientScope(&'static str),
+    /// Too many chain-walking requests at once on this node.
+    Busy,
     Api(ApiError),
 }
 
@@ -106,6 +119,17 @@ impl IntoResponse for MgmtError {
                 )) {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
+                r
+            }
+            Self::Busy => {
+                let mut r = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "too many audit verifications, exports or reports are running; retry shortly",
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 r
             }
             Self::Api(e) => e.into_response(),
@@ -162,9 +186,37 @@ impl FromRequestParts<ApiContext> for Caller {
             ));
         }
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+        // Only machine-to-machine clients, through their client grant, may call the
+        // Management API: a user's token for this audience is refused whatever scopes an
+        // Api configuration let it carry.
+        if text("gty").as_deref() != Some("client-credentials") {
+            return Err(MgmtError::InvalidToken(
+                "the Management API accepts only client-credentials tokens of an m2m application",
+            ));
+        }
+        let client = text("client_id")
+            .and_then(|c| clavis_types::ClientId::parse(&c).ok())
+            .ok_or(MgmtError::InvalidToken("the access token names no client"))?;
+        // The token's scopes, cut down to what the client is granted now: a deleted
+        // application or a narrowed or removed grant takes effect at once.
+        let granted = ctx
+            .core
+            .current_client_grant(&tenant, &client, &aud)
+            .await
+            .map_err(|_| {
+                MgmtError::Api(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the database is unavailable; retry shortly",
+                ))
+            })?
+            .ok_or(MgmtError::InvalidToken(
+                "the client of this token is no longer granted access to the Management API",
+            ))?;
         let scopes = text("scope")
             .unwrap_or_default()
             .split_whitespace()
+            .filter(|s| granted.iter().any(|g| g == s))
             .map(str::to_owned)
             .collect();
         let client_id = text("client_id");

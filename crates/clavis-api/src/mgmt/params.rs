@@ -8,6 +8,9 @@ use clavis_types::Timestamp;
 
 use crate::ApiError;
 
+/// Most values one list parameter may hold.
+const MAX_LIST: usize = 20;
+
 /// Parsed query parameters.
 pub(crate) struct Params {
     values: HashMap<String, Vec<String>>,
@@ -28,6 +31,9 @@ impl Params {
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             let k = k.into_owned();
+            if k.chars().chain(v.chars()).any(char::is_control) {
+                return Err(bad(&k, "contains a control character"));
+            }
             if !known.contains(&k.as_str()) {
                 return Err(bad(
                     &k,
@@ -42,6 +48,9 @@ impl Params {
                         .filter(|s| !s.is_empty())
                         .map(str::to_owned),
                 );
+                if entry.len() > MAX_LIST {
+                    return Err(bad(&k, format!("at most {MAX_LIST} values")));
+                }
             } else if entry.is_empty() {
                 entry.push(v.into_owned());
             } else {

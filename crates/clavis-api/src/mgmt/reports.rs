@@ -23,6 +23,8 @@ async fn report(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     caller.require("read:reports")?;
+    // Reports include tenant-wide sections (chain status, keys, sinks).
+    caller.require_tenant_wide()?;
     let kind = match kind.as_str() {
         "soc2" => ReportKind::Soc2,
         "hipaa" => ReportKind::Hipaa,
@@ -53,6 +55,7 @@ async fn report(
         (None, asked) => asked.map(str::to_owned),
     };
     let format = p.choice("format", &["json", "html"], "json")?;
+    let _permit = caller.heavy(&ctx)?;
     let report = ctx
         .core
         .compliance_report(&caller.tenant, kind, from, to, org.as_deref())

@@ -40,6 +40,7 @@ async fn one(
 ) -> Result<Response, MgmtError> {
     caller.require("read:log_streams")?;
     caller.require_tenant_wide()?;
+    let id = super::logs::path_id("id", &id)?;
     let sink = ctx.core.audit_sink_get(&caller.tenant, &id).await?;
     Ok(Json(SinkView::from(&sink)).into_response())
 }
@@ -76,6 +77,7 @@ async fn update(
 ) -> Result<Response, MgmtError> {
     caller.require("update:log_streams")?;
     caller.require_tenant_wide()?;
+    let id = super::logs::path_id("id", &id)?;
     let PatchBody { enabled, patch } = json_body(&body)?;
     let patch: SinkPatch =
         serde_json::from_value(serde_json::Value::Object(patch)).map_err(|e| {
@@ -113,6 +115,7 @@ async fn remove(
 ) -> Result<Response, MgmtError> {
     caller.require("delete:log_streams")?;
     caller.require_tenant_wide()?;
+    let id = super::logs::path_id("id", &id)?;
     ctx.core
         .audit_sink_delete(&caller.tenant, &id, caller.actor.clone(), &caller.meta)
         .await?;

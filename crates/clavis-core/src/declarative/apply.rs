@@ -116,6 +116,12 @@ impl Core {
             if let Some(m) = t.max_token_lifetime {
                 s.max_token_lifetime = m;
             }
+            if let Some(d) = t.audit_retention_days {
+                s.audit_retention_days = d;
+            }
+            if let Some(a) = &t.phi_audiences {
+                s.phi_audiences.clone_from(a);
+            }
         };
         match existing {
             Some(old) => {

@@ -72,6 +72,12 @@ pub struct TenantDoc {
     /// Longest lifetime, in seconds, of any token the tenant signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_token_lifetime: Option<i64>,
+    /// Days audit events are kept before retention purge (default 2557, seven years).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<i64>,
+    /// Api identifiers whose resources hold protected health information (HIPAA report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phi_audiences: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<ConnectionDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -94,6 +100,8 @@ impl TenantDoc {
             display_name: None,
             signing_alg: None,
             max_token_lifetime: None,
+            audit_retention_days: None,
+            phi_audiences: None,
             connections: Vec::new(),
             apis: Vec::new(),
             roles: Vec::new(),

@@ -64,6 +64,12 @@ async fn export_tenant(tx: &mut dyn Tx, t: &Tenant) -> Result<TenantDoc, CoreErr
         t.settings.max_token_lifetime,
         TenantSettings::default().max_token_lifetime,
     );
+    doc.audit_retention_days = unless(
+        t.settings.audit_retention_days,
+        TenantSettings::default().audit_retention_days,
+    );
+    doc.phi_audiences =
+        (!t.settings.phi_audiences.is_empty()).then(|| t.settings.phi_audiences.clone());
 
     for c in all_pages!(|page| tx.connection_list(id, page)) {
         doc.connections.push(ConnectionDoc {

@@ -119,6 +119,17 @@ impl V<'_> {
             self.text(&p.key("display_name"), d, 255)?;
         }
         self.positive(&p.key("max_token_lifetime"), t.max_token_lifetime)?;
+        if let Some(d) = t.audit_retention_days
+            && !(1..=36_500).contains(&d)
+        {
+            return Err(self.err(
+                &p.key("audit_retention_days"),
+                format!("must be between 1 and 36500 days, not {d}"),
+            ));
+        }
+        if let Some(a) = &t.phi_audiences {
+            self.names(&p.key("phi_audiences"), a, "audience")?;
+        }
         for (ci, c) in t.connections.iter().enumerate() {
             self.text(&p.at("connections", ci).key("name"), &c.name, 255)?;
         }

@@ -104,7 +104,7 @@ pub struct AuditCheckpoint {
 
 /// Where a retention purge cut a tenant's chain: events up to and including `seq` are
 /// gone, and the first remaining event's `prev_hash` equals `hash`. `jws` is the signed
-/// checkpoint of that point.
+/// record of the purge (`typ` `audit-anchor+jwt`, [`crate::chain_verify::AnchorClaims`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditAnchor {
     pub tenant_id: TenantId,

@@ -186,6 +186,30 @@ impl Core {
         })
     }
 
+    /// The scopes `client` is granted *now* on the Api `audience` (`None`: no such Api, no
+    /// such client, or no grant), seen by every node within [`CONFIG_CACHE_SECS`]. Used to
+    /// cut a still-valid access token down to what its client may still do.
+    pub async fn current_client_grant(
+        &self,
+        tenant: &Tenant,
+        client: &ClientId,
+        audience: &str,
+    ) -> Result<Option<Vec<String>>, OAuthError> {
+        let Some(app) = self.cached_app(tenant, client).await? else {
+            return Ok(None);
+        };
+        if app.app_type != AppType::M2m {
+            return Ok(None);
+        }
+        let Some(api) = self.cached_api(tenant, audience).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .cached_grant(tenant, client, &api.id)
+            .await?
+            .map(|g| g.scope.clone()))
+    }
+
     /// The Api with this identifier (cached for [`CONFIG_CACHE_SECS`]).
     async fn cached_api(
         &self,

@@ -122,6 +122,10 @@ pub trait AuditRepo: Send {
         t: &TenantId,
         active_only: bool,
     ) -> StoreResult<Vec<LegalHold>>;
+    /// The distinct organization ids of the tenant's active holds, in no particular order,
+    /// all of them (not bounded like [`AuditRepo::legal_hold_list`]): what retention purge
+    /// obeys.
+    async fn legal_hold_active_orgs(&mut self, t: &TenantId) -> StoreResult<Vec<String>>;
 }
 
 #[async_trait]

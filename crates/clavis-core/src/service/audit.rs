@@ -31,12 +31,14 @@ impl Core {
         meta: &RequestMeta,
     ) -> AuditEvent {
         let now = self.now();
-        if let Some(caller) = &meta.caller {
-            if actor.user_id.is_none() && actor.client_id.is_none() && actor.email.is_none() {
-                actor.user_id.clone_from(&caller.user_id);
-                actor.client_id.clone_from(&caller.client_id);
-                actor.email.clone_from(&caller.email);
-            }
+        if let Some(caller) = &meta.caller
+            && actor.user_id.is_none()
+            && actor.client_id.is_none()
+            && actor.email.is_none()
+        {
+            actor.user_id.clone_from(&caller.user_id);
+            actor.client_id.clone_from(&caller.client_id);
+            actor.email.clone_from(&caller.email);
         }
         actor.ip_address = actor.ip_address.or_else(|| meta.ip_address.clone());
         actor.user_agent = actor.user_agent.or_else(|| meta.user_agent.clone());

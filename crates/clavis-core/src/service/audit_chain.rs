@@ -3,17 +3,21 @@
 //! [`Core::audit_verify`] re-walks the stored chain from the latest purge anchor (or
 //! genesis) to the head: gap-free `seq`, every `prev_hash` link, every hash recomputed from
 //! the stored body, the body agreeing with its indexed columns, the head matching the last
-//! event, every stored checkpoint in the range matching the chain's hash at its `seq` with
-//! a signature that verifies, and the anchor's signature. It stops at the first break and
-//! names its sequence number.
+//! event, no stored event outside that range (none at or below the anchor, none beyond the
+//! head), every stored checkpoint in the range matching the chain's hash at its `seq` with
+//! a signature that verifies, and the anchor's signature and claims. It stops at the first
+//! break and names its sequence number.
 //!
 //! [`Core::audit_checkpoint`] signs the head after checking the chain since the previous
 //! verifiable checkpoint, so a checkpoint never attests a chain that was already broken.
 //!
-//! Checkpoints are verified against every key of the tenant still in the store (active,
-//! next and retired, revoked keys excluded). One signed by a key removed since (retired
-//! keys are deleted after their tokens expire) can be neither confirmed nor refuted; it is
-//! counted in [`VerifyReport::signatures_unverifiable`] rather than reported as a break.
+//! Signatures are verified against every signing key the tenant ever had: keys are never
+//! deleted (see [`Core::audit_keys`]). A checkpoint or anchor whose `kid` is not among
+//! them, whose signature does not verify, whose JWS is of the other kind (`typ`
+//! `audit-checkpoint+jwt` vs `audit-anchor+jwt`) or whose claims disagree with the chain is
+//! a break. One signed by a key that has since been **revoked** (presumed compromised)
+//! still has to verify, but proves nothing: it is counted in
+//! [`VerifyReport::signatures_unverifiable`] rather than trusted.
 
 use clavis_crypto::JwkSet;
 use clavis_types::{KeyState, TenantId};
@@ -23,9 +27,10 @@ use super::Core;
 use crate::CoreError;
 use crate::chain::{GENESIS, LinkError, check_link};
 use crate::chain_verify::{
-    CHECKPOINT_TYP, CheckpointClaims, CheckpointJwsError, verify_checkpoint_jws,
+    CHECKPOINT_TYP, CheckpointClaims, CheckpointJwsError, jws_kid, verify_anchor_jws,
+    verify_checkpoint_jws,
 };
-use crate::model::{AuditCheckpoint, Page, Tenant};
+use crate::model::{AuditAnchor, AuditCheckpoint, AuditQuery, Page, Tenant};
 use crate::ports::Tx;
 
 /// Events read per query while walking a chain.
@@ -43,11 +48,14 @@ pub enum BreakKind {
     Hash,
     /// The body does not decode or disagrees with the indexed columns.
     Body,
-    /// The head does not match the last stored event (a truncated tail).
+    /// The head does not match the last stored event (a truncated tail), or an event is
+    /// stored beyond the head.
     Head,
-    /// A signed checkpoint does not match the chain, or its signature does not verify.
+    /// A signed checkpoint does not match the chain, or its signature does not verify
+    /// (unknown key included).
     Checkpoint,
-    /// The purge anchor's signature or payload does not verify.
+    /// The purge anchor's signature or claims do not verify (unknown key included), or an
+    /// event is stored at or below it.
     Anchor,
 }
 
@@ -96,7 +104,9 @@ pub struct VerifyReport {
     pub anchor_seq: Option<i64>,
     /// Stored checkpoints compared with the chain (signatures included).
     pub checkpoints_checked: u64,
-    /// Checkpoint or anchor signatures made with a key no longer held (see module docs).
+    /// Checkpoint or anchor signatures that verify, but with a key revoked since: they
+    /// prove nothing (see the module documentation). Not a break; reported so a person
+    /// looks at it.
     pub signatures_unverifiable: u64,
     pub ok: bool,
     pub broken: Option<BrokenLink>,
@@ -135,69 +145,125 @@ pub(super) struct Walk {
     pub broken: Option<BrokenLink>,
 }
 
-/// Whether a signature could be checked.
-enum Signature {
+/// What a verified signature is worth.
+pub(super) enum Signature {
+    /// Made with a key of the tenant that is not revoked.
     Verified,
-    Unverifiable,
+    /// Made with a key the tenant has revoked since: it verifies, but proves nothing.
+    Revoked,
 }
 
-/// The tenant's public keys a checkpoint may have been signed with (revoked ones excluded).
-pub(super) async fn tenant_keys(tx: &mut dyn Tx, tenant: &TenantId) -> Result<JwkSet, CoreError> {
-    Ok(JwkSet {
-        keys: tx
-            .key_list(tenant)
-            .await?
-            .into_iter()
-            .filter(|k| k.state != KeyState::Revoked)
-            .map(|k| k.public_jwk)
-            .collect(),
-    })
+/// The public keys of every signing key the tenant ever had (keys are never deleted),
+/// and which of them are revoked.
+pub(super) struct AuditKeys {
+    jwks: JwkSet,
+    revoked: Vec<String>,
 }
 
-/// Check a signed statement "`tenant` had `hash` at `seq`" (checkpoint or anchor).
-fn check_signed(
-    tenant: &TenantId,
-    seq: i64,
-    hash: &str,
-    jws: &str,
-    jwks: &JwkSet,
-    kind: BreakKind,
-) -> Result<Signature, BrokenLink> {
-    let broken = |expected: String, found: String| BrokenLink {
-        seq,
-        kind,
-        expected,
-        found,
-    };
-    match verify_checkpoint_jws(jws, jwks) {
-        Ok(c) => {
-            let expected = CheckpointClaims {
-                tenant_id: tenant.to_string(),
-                seq,
-                hash: hash.to_owned(),
-                iat: c.iat,
-            };
-            if c == expected {
-                Ok(Signature::Verified)
-            } else {
-                Err(broken(
-                    format!("signed tenant {tenant} seq {seq} hash {hash}"),
-                    format!(
-                        "signed tenant {} seq {} hash {}",
-                        c.tenant_id, c.seq, c.hash
-                    ),
-                ))
-            }
-        }
-        Err(CheckpointJwsError::UnknownKey(_)) => Ok(Signature::Unverifiable),
-        Err(e @ CheckpointJwsError::Invalid(_)) => {
-            Err(broken("a valid signature".into(), e.to_string()))
+impl AuditKeys {
+    /// What the verified JWS `jws` is worth, by the key that signed it.
+    fn worth(&self, jws: &str) -> Signature {
+        match jws_kid(jws) {
+            Some(kid) if self.revoked.contains(&kid) => Signature::Revoked,
+            _ => Signature::Verified,
         }
     }
 }
 
+/// The tenant's keys a checkpoint or anchor may have been signed with.
+pub(super) async fn tenant_keys(
+    tx: &mut dyn Tx,
+    tenant: &TenantId,
+) -> Result<AuditKeys, CoreError> {
+    let mut keys = AuditKeys {
+        jwks: JwkSet { keys: Vec::new() },
+        revoked: Vec::new(),
+    };
+    for k in tx.key_list(tenant).await? {
+        if k.state == KeyState::Revoked {
+            keys.revoked.push(k.kid.as_str().to_owned());
+        }
+        keys.jwks.keys.push(k.public_jwk);
+    }
+    Ok(keys)
+}
+
+/// Check a signed checkpoint "`tenant` had `hash` at `seq`" against the chain's `hash`
+/// there (already compared with the stored checkpoint's by the caller).
+fn check_checkpoint(
+    tenant: &TenantId,
+    cp: &AuditCheckpoint,
+    keys: &AuditKeys,
+) -> Result<Signature, BrokenLink> {
+    let broken = |expected: String, found: String| BrokenLink {
+        seq: cp.seq,
+        kind: BreakKind::Checkpoint,
+        expected,
+        found,
+    };
+    let c = verify_checkpoint_jws(&cp.jws, &keys.jwks)
+        .map_err(|e| broken(signature_expected(&e), e.to_string()))?;
+    let expected = CheckpointClaims {
+        tenant_id: tenant.to_string(),
+        seq: cp.seq,
+        hash: cp.hash.clone(),
+        iat: c.iat,
+    };
+    if c != expected {
+        return Err(broken(
+            format!("signed tenant {tenant} seq {} hash {}", cp.seq, cp.hash),
+            format!(
+                "signed tenant {} seq {} hash {}",
+                c.tenant_id, c.seq, c.hash
+            ),
+        ));
+    }
+    Ok(keys.worth(&cp.jws))
+}
+
+/// Check the purge anchor's JWS: an anchor (not a checkpoint) of this tenant whose claims
+/// are the stored anchor's purge (`purged_through`, hash, `events_purged`).
+fn check_anchor(
+    tenant: &TenantId,
+    a: &AuditAnchor,
+    keys: &AuditKeys,
+) -> Result<Signature, BrokenLink> {
+    let broken = |expected: String, found: String| BrokenLink {
+        seq: a.seq,
+        kind: BreakKind::Anchor,
+        expected,
+        found,
+    };
+    let c = verify_anchor_jws(&a.jws, &keys.jwks)
+        .map_err(|e| broken(signature_expected(&e), e.to_string()))?;
+    if c.tenant_id != tenant.as_str()
+        || c.purged_through != a.seq
+        || c.hash != a.hash
+        || c.events_purged != a.events_purged
+    {
+        return Err(broken(
+            format!(
+                "signed tenant {tenant} purged through seq {} hash {} ({} events)",
+                a.seq, a.hash, a.events_purged
+            ),
+            format!(
+                "signed tenant {} purged through seq {} hash {} ({} events)",
+                c.tenant_id, c.purged_through, c.hash, c.events_purged
+            ),
+        ));
+    }
+    Ok(keys.worth(&a.jws))
+}
+
+fn signature_expected(e: &CheckpointJwsError) -> String {
+    match e {
+        CheckpointJwsError::UnknownKey(_) => "a signature by one of the tenant's keys".into(),
+        CheckpointJwsError::Invalid(_) => "a valid signature".into(),
+    }
+}
+
 /// Walk the stored chain after `(start_seq, start_hash)` up to `until` inclusive, stopping
-/// at the first break. With `jwks`, stored checkpoints in the range are checked as well.
+/// at the first break. With `keys`, stored checkpoints in the range are checked as well.
 /// Stopping short of `until` without a break means the stored events end there.
 pub(super) async fn walk_chain(
     tx: &mut dyn Tx,
@@ -205,7 +271,7 @@ pub(super) async fn walk_chain(
     start_seq: i64,
     start_hash: &str,
     until: i64,
-    jwks: Option<&JwkSet>,
+    keys: Option<&AuditKeys>,
 ) -> Result<Walk, CoreError> {
     let mut w = Walk {
         last_seq: start_seq,
@@ -215,7 +281,7 @@ pub(super) async fn walk_chain(
         unverifiable: 0,
         broken: None,
     };
-    let mut next_cp = match jwks {
+    let mut next_cp = match keys {
         Some(_) => next_checkpoint(tx, tenant, start_seq + 1, until).await?,
         None => None,
     };
@@ -254,7 +320,7 @@ pub(super) async fn walk_chain(
             w.last_seq = e.seq;
             w.last_hash.clone_from(&e.hash);
             w.events += 1;
-            if let (Some(cp), Some(keys)) = (&next_cp, jwks)
+            if let (Some(cp), Some(keys)) = (&next_cp, keys)
                 && cp.seq == e.seq
             {
                 if cp.hash != e.hash {
@@ -266,16 +332,9 @@ pub(super) async fn walk_chain(
                     });
                     return Ok(w);
                 }
-                match check_signed(
-                    tenant,
-                    cp.seq,
-                    &cp.hash,
-                    &cp.jws,
-                    keys,
-                    BreakKind::Checkpoint,
-                ) {
+                match check_checkpoint(tenant, cp, keys) {
                     Ok(Signature::Verified) => {}
-                    Ok(Signature::Unverifiable) => w.unverifiable += 1,
+                    Ok(Signature::Revoked) => w.unverifiable += 1,
                     Err(b) => {
                         w.broken = Some(b);
                         return Ok(w);
@@ -329,7 +388,7 @@ impl Core {
         let mut tx = self.store.read().await?;
         let head = tx.audit_head(tenant).await?;
         let anchor = tx.audit_anchor_latest(tenant).await?;
-        let jwks = tenant_keys(&mut *tx, tenant).await?;
+        let keys = tenant_keys(&mut *tx, tenant).await?;
         let (start_seq, start_hash) = anchor
             .as_ref()
             .map_or((0, GENESIS.to_owned()), |a| (a.seq, a.hash.clone()));
@@ -352,10 +411,21 @@ impl Core {
             Ok((r, anchor_seq))
         };
         if let Some(a) = &anchor {
-            match check_signed(tenant, a.seq, &a.hash, &a.jws, &jwks, BreakKind::Anchor) {
+            match check_anchor(tenant, a, &keys) {
                 Ok(Signature::Verified) => {}
-                Ok(Signature::Unverifiable) => report.signatures_unverifiable += 1,
+                Ok(Signature::Revoked) => report.signatures_unverifiable += 1,
                 Err(b) => return done(report, Some(b)),
+            }
+            // The purge deleted these in the transaction that stored the anchor: one here
+            // was put back (and would never be walked).
+            if let Some(e) = tx.audit_range(tenant, 0, Some(a.seq), 1).await?.pop() {
+                let b = BrokenLink {
+                    seq: e.seq,
+                    kind: BreakKind::Anchor,
+                    expected: format!("no event at or below the anchor (seq {})", a.seq),
+                    found: format!("event {} at seq {}", e.event_id, e.seq),
+                };
+                return done(report, Some(b));
             }
         }
         if head.seq < start_seq {
@@ -373,7 +443,7 @@ impl Core {
             start_seq,
             &start_hash,
             head.seq,
-            Some(&jwks),
+            Some(&keys),
         )
         .await?;
         report.to_seq = match &w.broken {
@@ -398,6 +468,35 @@ impl Core {
                 found: format!("seq {} hash {}", w.last_seq, w.last_hash),
             };
             return done(report, Some(b));
+        }
+        // An event stored beyond the head is never walked: it was put there. (An append
+        // committed since the head was read moved the head first: the head is read again
+        // after the newest event, and covers it then.)
+        let newest = AuditQuery {
+            newest_first: true,
+            ..AuditQuery::default()
+        };
+        if let Some(last) = tx.audit_search(tenant, &newest, 1).await?.pop()
+            && last.seq > head.seq
+        {
+            let now_head = tx.audit_head(tenant).await?;
+            if last.seq > now_head.seq {
+                let first = tx
+                    .audit_range(tenant, now_head.seq, Some(last.seq), 1)
+                    .await?
+                    .pop()
+                    .unwrap_or(last);
+                let b = BrokenLink {
+                    seq: first.seq,
+                    kind: BreakKind::Head,
+                    expected: format!(
+                        "no event beyond the head (seq {} hash {})",
+                        now_head.seq, now_head.hash
+                    ),
+                    found: format!("event {} at seq {}", first.event_id, first.seq),
+                };
+                return done(report, Some(b));
+            }
         }
         // A checkpoint beyond the head proves the chain once reached further: the tail was
         // cut and the head rewound. (One made concurrently is below a freshly read head.)
@@ -527,17 +626,14 @@ impl Core {
                 "seq {seq} was purged (the chain starts after {start_seq})"
             )));
         }
-        let jwks = tenant_keys(tx, tenant).await?;
+        let keys = tenant_keys(tx, tenant).await?;
         if let Some(c) = tx
             .audit_checkpoint_list(tenant, Some(seq), 1)
             .await?
             .into_iter()
             .next()
             && c.seq > start_seq
-            && matches!(
-                check_signed(tenant, c.seq, &c.hash, &c.jws, &jwks, BreakKind::Checkpoint),
-                Ok(Signature::Verified)
-            )
+            && matches!(check_checkpoint(tenant, &c, &keys), Ok(Signature::Verified))
         {
             start_seq = c.seq;
             start_hash = c.hash;

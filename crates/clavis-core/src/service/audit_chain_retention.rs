@@ -2,15 +2,21 @@
 //!
 //! A purge cuts a **prefix** of a tenant's chain: the events up to the newest one older
 //! than `audit_retention_days` ([`crate::model::TenantSettings`]), but never an event at or
-//! after the oldest remaining event of an organization under an active legal hold, so the
-//! remaining chain stays contiguous. The prefix is verified before it is deleted (a broken
-//! chain is refused, keeping the evidence), and the cut point becomes an anchor carrying a
-//! signed checkpoint: verification starts there, and the first remaining event links to
-//! it. The anchor, the deletion and an `audit.purged` event are one transaction.
+//! after the oldest remaining event of an organization under an active legal hold, nor an
+//! event an enabled streaming sink has not delivered yet (beyond its `cursor`), so the
+//! remaining chain stays contiguous and no sink misses an event. The prefix is verified
+//! before it is deleted (a broken chain is refused, keeping the evidence), and the cut point
+//! becomes an anchor carrying a signed statement of the purge (JWS `typ`
+//! `audit-anchor+jwt`, [`crate::chain_verify::AnchorClaims`]: through which `seq`, its
+//! hash, how many events, the retention cut-off): verification starts there, and the first
+//! remaining event links to it. The anchor, the deletion and an `audit.purged` event are
+//! one transaction.
 //!
-//! Purges and hold changes both append their audit event first, which takes the chain's
-//! head lock: a hold placed while a purge runs either commits before the purge re-checks
-//! the holds, or waits until the purge has committed.
+//! Purges, hold changes and sink changes all append their audit event first, which takes
+//! the chain's head lock: a hold placed (or a sink created) while a purge runs either
+//! commits before the purge re-checks the holds and sinks, or waits until the purge has
+//! committed. A sink that is disabled does not hold the purge back; enabled again later,
+//! it continues after the anchor.
 
 use clavis_types::{OrgId, TenantId, encode_id};
 use serde::Serialize;
@@ -20,6 +26,7 @@ use super::audit_chain::{tenant_keys, walk_chain};
 use super::{Core, RequestMeta};
 use crate::CoreError;
 use crate::chain::GENESIS;
+use crate::chain_verify::{ANCHOR_TYP, AnchorClaims};
 use crate::model::{AuditActor, AuditAnchor, AuditOrganization, JsonMap, LegalHold, Page, Tenant};
 use crate::ports::Tx;
 
@@ -39,13 +46,17 @@ pub struct PurgeReport {
     pub anchor_hash: Option<String>,
     /// Organizations whose legal hold stopped the purge before the retention cut-off.
     pub held_by: Vec<String>,
+    /// Enabled streaming sinks (ids) that had not delivered every due event: the purge
+    /// stopped at the lowest of their cursors.
+    pub held_by_sinks: Vec<String>,
 }
 
 impl Core {
     /// Delete the tenant's events older than its retention, except from the oldest event
-    /// of an organization under legal hold on (see the module documentation). Refused
-    /// (`Conflict`) when the prefix does not verify, or when another purge or a new legal
-    /// hold raced with this one (retrying is then safe).
+    /// of an organization under legal hold on, and except events an enabled sink has not
+    /// delivered yet (see the module documentation). Refused (`Conflict`) when the prefix
+    /// does not verify, or when another purge, a new legal hold or a sink change raced
+    /// with this one (retrying is then safe).
     pub async fn audit_purge_expired(
         &self,
         tenant: &Tenant,
@@ -69,6 +80,7 @@ impl Core {
             through_seq: None,
             anchor_hash: None,
             held_by: Vec::new(),
+            held_by_sinks: Vec::new(),
         };
 
         // Plan and verify in a read transaction (no write lock while walking).
@@ -83,11 +95,13 @@ impl Core {
         }
         let (cut, held_by) = hold_limit(&mut *tx, t, due).await?;
         report.held_by = held_by;
+        let (cut, held_by_sinks) = sink_limit(&mut *tx, t, cut).await?;
+        report.held_by_sinks = held_by_sinks;
         if cut <= base_seq {
             return Ok(report);
         }
-        let jwks = tenant_keys(&mut *tx, t).await?;
-        let w = walk_chain(&mut *tx, t, base_seq, &base_hash, cut, Some(&jwks)).await?;
+        let keys = tenant_keys(&mut *tx, t).await?;
+        let w = walk_chain(&mut *tx, t, base_seq, &base_hash, cut, Some(&keys)).await?;
         drop(tx);
         if let Some(b) = w.broken {
             return Err(CoreError::Conflict(format!(
@@ -112,6 +126,7 @@ impl Core {
         ctx.insert("retention_days".into(), json!(days));
         ctx.insert("cutoff".into(), json!(report.cutoff));
         ctx.insert("held_by".into(), json!(report.held_by));
+        ctx.insert("held_by_sinks".into(), json!(report.held_by_sinks));
         let event = self.audit_event(t, "audit.purged", AuditActor::default(), None, ctx, meta);
         // First: this takes the head lock, serialising with other purges and holds.
         self.audit_in(&mut *tx, event).await?;
@@ -127,18 +142,27 @@ impl Core {
                 "a legal hold was placed during the purge; retry".into(),
             ));
         }
-        // A fresh signature (not an older stored checkpoint at `cut`), so the anchor stays
-        // verifiable with the current keys for as long as possible.
-        let checkpoint = self
-            .sign_checkpoint(&mut *tx, tenant, cut, &w.last_hash)
-            .await?;
-        tx.audit_checkpoint_insert(&checkpoint).await?;
+        let (cut_now, _) = sink_limit(&mut *tx, t, cut).await?;
+        if cut_now != cut {
+            return Err(CoreError::Conflict(
+                "a streaming sink was added or enabled during the purge; retry".into(),
+            ));
+        }
+        let claims = AnchorClaims {
+            tenant_id: t.to_string(),
+            purged_through: cut,
+            hash: w.last_hash.clone(),
+            events_purged: purged,
+            retention_cutoff: report.cutoff.clone(),
+            iat: now.as_secs(),
+        };
+        let signer = self.active_signer(&mut *tx, tenant).await?;
         let anchor = AuditAnchor {
             tenant_id: t.clone(),
             seq: cut,
             hash: w.last_hash.clone(),
             events_purged: purged,
-            jws: checkpoint.jws,
+            jws: signer.sign_typed(ANCHOR_TYP, &claims, &*self.rng)?,
             purged_at: now,
         };
         let deleted = tx.audit_purge(&anchor).await?;
@@ -290,14 +314,9 @@ async fn hold_limit(
     t: &TenantId,
     cut: i64,
 ) -> Result<(i64, Vec<String>), CoreError> {
-    let mut orgs: Vec<String> = tx
-        .legal_hold_list(t, true)
-        .await?
-        .into_iter()
-        .map(|h| h.org_id)
-        .collect();
+    // Every held organization, however many holds there are.
+    let mut orgs = tx.legal_hold_active_orgs(t).await?;
     orgs.sort();
-    orgs.dedup();
     let mut limit = cut;
     let mut held_by = Vec::new();
     for org in orgs {
@@ -308,6 +327,25 @@ async fn hold_limit(
         {
             limit = limit.min(first - 1);
             held_by.push(org);
+        }
+    }
+    Ok((limit, held_by))
+}
+
+/// The purge point allowed by the tenant's enabled streaming sinks: `cut`, or lower so that
+/// no event a sink has not delivered yet (after its `cursor`) is purged; with the sinks
+/// that lowered it.
+async fn sink_limit(
+    tx: &mut dyn Tx,
+    t: &TenantId,
+    cut: i64,
+) -> Result<(i64, Vec<String>), CoreError> {
+    let mut limit = cut;
+    let mut held_by = Vec::new();
+    for sink in tx.sink_list(t).await? {
+        if sink.enabled && sink.cursor < cut {
+            limit = limit.min(sink.cursor);
+            held_by.push(sink.id);
         }
     }
     Ok((limit, held_by))

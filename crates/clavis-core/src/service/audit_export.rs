@@ -3,8 +3,10 @@
 //! JSONL: one line per event, `{"seq","prev_hash","hash","body","event"}` where `body` is
 //! the stored canonical body verbatim (what the chain hashes) and `event` its readable view
 //! (personal data decrypted, or `"[erased]"`), then one final line
-//! `{"checkpoint":{"seq","hash","jws"}}` signing the last exported event. The format and
-//! what its verification proves are described in [`crate::chain_verify`].
+//! `{"checkpoint":{"seq","hash","jws"}}` signing the last exported event (signed and
+//! stored now if need be: see [`Core::audit_export`]). The format and what its verification
+//! proves are described in [`crate::chain_verify`]; a filtered export (not every `seq` of
+//! its range) does not verify.
 //!
 //! CSV (RFC 4180, CRLF line ends): a header and one row per event; cells that a
 //! spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) are
@@ -38,7 +40,8 @@ pub struct ExportSummary {
     pub events: u64,
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
-    /// Every `seq` from `first_seq` to `last_seq` was exported (an unfiltered range).
+    /// Every `seq` from `first_seq` to `last_seq` was exported (an unfiltered range): only
+    /// then does the JSONL verify offline.
     pub contiguous: bool,
     /// The signed checkpoint of the last exported event (also the JSONL's last line).
     pub checkpoint: Option<CheckpointInfo>,
@@ -70,8 +73,17 @@ fn io_error(e: std::io::Error) -> CoreError {
 
 impl Core {
     /// Write the events matching `q` (oldest first) to `out` in `format`, a page at a
-    /// time, and the checkpoint covering the last one (made now if none is stored at
-    /// exactly that `seq` with a key of the current JWKS).
+    /// time, and the checkpoint covering the last one.
+    ///
+    /// **This read can write**: when no checkpoint is stored at exactly the last exported
+    /// `seq` with a key of the current JWKS, one is signed now — after verifying the chain
+    /// up to that event from the nearest verified checkpoint — and stored (in its own
+    /// transaction, as any checkpoint; a second export of the same range reuses it). So an
+    /// export needs the tenant's active signing key, and a broken chain makes it fail
+    /// (`Conflict`) rather than sign it.
+    ///
+    /// Only an unfiltered range ([`ExportSummary::contiguous`]) can be verified offline
+    /// ([`crate::chain_verify::verify_export`] refuses a filtered one).
     pub async fn audit_export(
         &self,
         tenant: &Tenant,

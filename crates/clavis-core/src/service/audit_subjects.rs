@@ -1,14 +1,22 @@
 //! Personal data inside audit events, sealed under the **subject user's key**
 //! (crypto-shredding).
 //!
-//! The subject of an event is `actor.user_id`, else a string `context.user_id`. Before an
-//! event with a subject is appended, its personal fields ([`PERSONAL_ACTOR_FIELDS`] and
-//! the context keys in [`PERSONAL_CONTEXT_KEYS`]) become
-//! `sealed:v1:{user_id}:{base64url(DataKey::seal(json(value), aad))}` with
-//! `aad = "{tenant_id}/{user_id}/{event_id}"`, so a sealed value copied to another event,
-//! user or tenant does not open. The plaintext is the value's JSON text, so a context value
-//! keeps its type when unsealed. Events without a subject (an m2m client's token request)
-//! keep those fields in the clear and cost nothing extra: no lookup, no allocation.
+//! The subject of an event is `actor.user_id`, else a string `context.user_id`. An event
+//! that names no user but carries `actor.email` (a failed login for an unknown address) has
+//! a **pseudo-subject** instead: `eml_{base32(HMAC-SHA256(k, "audit-email-subject:" ||
+//! lowercase(email)))}`, `k` the digest subkey of the tenant's data key
+//! ([`email_subject_id`]). The id never contains the address, is the same for every
+//! spelling case of it, and differs per tenant. Erasing a user also erases the
+//! pseudo-subject of the user's current address ([`Core::audit_erase_subject`]).
+//!
+//! Before an event with a subject is appended, its personal fields
+//! ([`PERSONAL_ACTOR_FIELDS`] and the context keys in [`PERSONAL_CONTEXT_KEYS`]) become
+//! `sealed:v1:{subject_id}:{base64url(DataKey::seal(json(value), aad))}` with
+//! `aad = "{tenant_id}/{subject_id}/{event_id}"`, so a sealed value copied to another
+//! event, subject or tenant does not open. The plaintext is the value's JSON text, so a
+//! context value keeps its type when unsealed. Events with neither a user nor an email (an
+//! m2m client's token request) keep those fields in the clear and cost nothing extra: no
+//! lookup, no allocation.
 //!
 //! Each user's key is a random [`DataKey`], stored in `audit_subject_keys` wrapped under the
 //! tenant's data key (aad `"audit-subject:{tenant_id}:{user_id}"`). Erasure destroys it
@@ -65,13 +73,64 @@ pub enum SubjectState {
     Erased,
 }
 
-/// The user whose personal data `e` carries, if any (no allocation).
-pub(crate) fn subject_of(e: &AuditEvent) -> Option<&str> {
-    e.actor
+/// Prefix of a pseudo-subject id derived from an email address ([`email_subject_id`]).
+pub const EMAIL_SUBJECT_PREFIX: &str = "eml_";
+
+/// Whose key seals the personal data of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject<'a> {
+    /// A user id: `actor.user_id`, else a string `context.user_id`.
+    User(&'a str),
+    /// No user, but `actor.email`: the pseudo-subject of that address.
+    Email(&'a str),
+}
+
+/// The subject whose personal data `e` carries, if any (no allocation).
+pub(crate) fn subject_of(e: &AuditEvent) -> Option<Subject<'_>> {
+    let user = e
+        .actor
         .user_id
         .as_deref()
         .or_else(|| e.context.get("user_id").and_then(Value::as_str))
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty());
+    match user {
+        Some(u) => Some(Subject::User(u)),
+        None => e
+            .actor
+            .email
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .map(Subject::Email),
+    }
+}
+
+/// The pseudo-subject id of `email` in the tenant whose data key is `tenant_key`:
+/// `eml_` and the lowercase base32 of HMAC-SHA256 (the data key's digest subkey) over
+/// `"audit-email-subject:"` and the trimmed, lower-cased address. Never the address.
+pub fn email_subject_id(tenant_key: &DataKey, email: &str) -> String {
+    let mut msg = b"audit-email-subject:".to_vec();
+    msg.extend_from_slice(email.trim().to_lowercase().as_bytes());
+    let digest = tenant_key.secret_digest(&msg);
+    format!("{EMAIL_SUBJECT_PREFIX}{}", base32(&digest))
+}
+
+/// Lowercase Crockford base32 (the alphabet of Clavis ids), no padding.
+fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in bytes {
+        acc = ((acc << 8) | u32::from(*b)) & 0xfff;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((acc >> bits) & 0x1f) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((acc << (5 - bits)) & 0x1f) as usize]));
+    }
+    out
 }
 
 /// AAD of a sealed field: binds it to its tenant, user and event.
@@ -182,10 +241,14 @@ impl Core {
         tx: &mut dyn Tx,
         event: &mut AuditEvent,
     ) -> Result<(), CoreError> {
-        let Some(user) = subject_of(event) else {
-            return Ok(());
+        let user = match subject_of(event) {
+            None => return Ok(()),
+            Some(Subject::User(u)) => u.to_owned(),
+            Some(Subject::Email(m)) => {
+                let tenant_key = self.keyring.data_key(tx, &event.tenant_id).await?;
+                email_subject_id(&tenant_key, m)
+            }
         };
-        let user = user.to_owned();
         let ck = (event.tenant_id.clone(), user);
         let state = match self.caches.audit_subjects.get(&ck, &*self.clock) {
             Some(s) => s,
@@ -209,10 +272,20 @@ impl Core {
         &self,
         event: &mut AuditEvent,
     ) -> Result<(), CoreError> {
-        let Some(user) = subject_of(event) else {
-            return Ok(());
+        let user = match subject_of(event) {
+            None => return Ok(()),
+            Some(Subject::User(u)) => u.to_owned(),
+            Some(Subject::Email(m)) => {
+                let tenant_key = match self.keyring.cached(&event.tenant_id) {
+                    Some(k) => k,
+                    None => {
+                        let mut tx = self.store.read().await?;
+                        self.keyring.data_key(&mut *tx, &event.tenant_id).await?
+                    }
+                };
+                email_subject_id(&tenant_key, m)
+            }
         };
-        let user = user.to_owned();
         let ck = (event.tenant_id.clone(), user);
         let state = match self.caches.audit_subjects.get(&ck, &*self.clock) {
             Some(s) => s,
@@ -323,52 +396,85 @@ impl Core {
     }
 
     /// Erase a user's personal data from the tenant's audit log by destroying their key
-    /// (crypto-shredding). A user who never had a key gets an erased record, so events
-    /// appended later are erased too. Appends `audit.subject_erased` (the user id in
-    /// `context.subject_user_id`, no personal data) in the same transaction. Returns false
-    /// when the user was already erased (nothing is changed or recorded then).
+    /// (crypto-shredding), and the key of the pseudo-subject of the user's current email
+    /// address (failed logins for that address made while no account had it), when the
+    /// user exists and has one. A subject that never had a key gets an erased record, so
+    /// events appended later are erased too. Appends `audit.subject_erased` (the user id in
+    /// `context.subject_user_id`, whether the address's pseudo-subject was erased in
+    /// `context.email_subject_erased`, no personal data) in the same transaction. Returns
+    /// false when both were already erased (nothing is changed or recorded then).
     pub async fn audit_erase_subject(
         &self,
         tenant: &Tenant,
         user_id: &str,
         meta: &RequestMeta,
     ) -> Result<bool, CoreError> {
-        let user = clavis_types::UserId::parse(user_id)?;
-        let user = user.as_str();
+        let user_id = clavis_types::UserId::parse(user_id)?;
+        let user = user_id.as_str();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let erased = match tx.audit_subject_key(&tenant.id, user).await? {
-            Some(rec) if rec.sealed_key.is_none() => false,
-            Some(_) => tx.audit_subject_erase(&tenant.id, user, now).await?,
-            None => {
-                let rec = SubjectKey {
-                    tenant_id: tenant.id.clone(),
-                    user_id: user.to_owned(),
-                    sealed_key: None,
-                    created_at: now,
-                    erased_at: Some(now),
-                };
-                tx.audit_subject_key_insert(&rec).await?
-                    || tx.audit_subject_erase(&tenant.id, user, now).await?
+        let user_erased = erase_key(&mut *tx, &tenant.id, user, now).await?;
+        let email_subject = match tx
+            .user_get(&tenant.id, &user_id)
+            .await?
+            .and_then(|u| u.email)
+        {
+            Some(email) => {
+                let tenant_key = self.keyring.data_key(&mut *tx, &tenant.id).await?;
+                Some(email_subject_id(&tenant_key, email.as_str()))
             }
+            None => None,
         };
+        let email_erased = match &email_subject {
+            Some(id) => erase_key(&mut *tx, &tenant.id, id, now).await?,
+            None => false,
+        };
+        let erased = user_erased || email_erased;
         if erased {
             let event = self.audit_event(
                 &tenant.id,
                 "audit.subject_erased",
                 AuditActor::default(),
                 None,
-                JsonMap::from_iter([("subject_user_id".to_owned(), Value::from(user))]),
+                JsonMap::from_iter([
+                    ("subject_user_id".to_owned(), Value::from(user)),
+                    ("email_subject_erased".to_owned(), Value::from(email_erased)),
+                ]),
                 meta,
             );
             self.audit_in(&mut *tx, event).await?;
         }
         tx.commit().await?;
-        self.caches
-            .audit_subjects
-            .remove(&(tenant.id.clone(), user.to_owned()));
+        for id in std::iter::once(user.to_owned()).chain(email_subject) {
+            self.caches.audit_subjects.remove(&(tenant.id.clone(), id));
+        }
         Ok(erased)
     }
+}
+
+/// Destroy the key of `subject` (or record it erased when it had none); false when it
+/// was already erased.
+async fn erase_key(
+    tx: &mut dyn Tx,
+    tenant: &TenantId,
+    subject: &str,
+    now: Timestamp,
+) -> Result<bool, CoreError> {
+    Ok(match tx.audit_subject_key(tenant, subject).await? {
+        Some(rec) if rec.sealed_key.is_none() => false,
+        Some(_) => tx.audit_subject_erase(tenant, subject, now).await?,
+        None => {
+            let rec = SubjectKey {
+                tenant_id: tenant.clone(),
+                user_id: subject.to_owned(),
+                sealed_key: None,
+                created_at: now,
+                erased_at: Some(now),
+            };
+            tx.audit_subject_key_insert(&rec).await?
+                || tx.audit_subject_erase(tenant, subject, now).await?
+        }
+    })
 }
 
 #[cfg(test)]
@@ -407,14 +513,49 @@ mod tests {
     }
 
     #[test]
-    fn subject_is_the_actor_else_the_context_user() {
+    fn subject_is_the_actor_else_the_context_user_else_the_email() {
+        use Subject::{Email, User};
         assert_eq!(
             subject_of(&event(Some("usr_a"), Some("usr_b"))),
-            Some("usr_a")
+            Some(User("usr_a"))
         );
-        assert_eq!(subject_of(&event(None, Some("usr_b"))), Some("usr_b"));
-        assert_eq!(subject_of(&event(None, None)), None);
-        assert_eq!(subject_of(&event(Some(""), None)), None);
+        assert_eq!(subject_of(&event(None, Some("usr_b"))), Some(User("usr_b")));
+        assert_eq!(
+            subject_of(&event(None, None)),
+            Some(Email("ann@example.com"))
+        );
+        assert_eq!(
+            subject_of(&event(Some(""), None)),
+            Some(Email("ann@example.com"))
+        );
+        let mut no_email = event(None, None);
+        no_email.actor.email = None;
+        assert_eq!(subject_of(&no_email), None, "an m2m client's event");
+        no_email.actor.email = Some(" ".into());
+        assert_eq!(subject_of(&no_email), None);
+    }
+
+    #[test]
+    fn email_subject_ids_are_keyed_case_blind_and_never_the_address() {
+        let rng = SystemRng::new();
+        let (k1, k2) = (DataKey::generate(&rng), DataKey::generate(&rng));
+        let id = email_subject_id(&k1, "Ann@Example.com");
+        assert!(id.starts_with(EMAIL_SUBJECT_PREFIX), "{id}");
+        assert_eq!(id.len(), 4 + 52, "256 bits in base32: {id}");
+        assert!(!id.contains("ann") && !id.contains("example"), "{id}");
+        assert!(
+            id[4..]
+                .bytes()
+                .all(|b| b"0123456789abcdefghjkmnpqrstvwxyz".contains(&b)),
+            "{id}"
+        );
+        assert_eq!(id, email_subject_id(&k1, " ann@example.COM"));
+        assert_ne!(id, email_subject_id(&k1, "bob@example.com"));
+        assert_ne!(id, email_subject_id(&k2, "ann@example.com"), "per tenant");
+        // Not the digest of the bare address (domain separation from client secrets).
+        assert_ne!(id[4..], base32(&k1.secret_digest(b"ann@example.com")));
+        assert_eq!(base32(&[0xff, 0x00]), "zw00");
+        assert_eq!(base32(&[]), "");
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Signing-key life cycle per tenant: `next` (published, not yet signing) → `active`
-//! (signing) → `retired` (published until every token it signed has expired) → removed.
-//! A key is always in the JWKS before it signs, so relying parties that cache the JWKS
-//! never meet an unknown `kid` after a rotation.
+//! (signing) → `retired` (published until every token it signed has expired, then kept
+//! unpublished). A key is always in the JWKS before it signs, so relying parties that
+//! cache the JWKS never meet an unknown `kid` after a rotation.
+//!
+//! Keys are never deleted: the audit log's checkpoints and purge anchors are signed with
+//! them and must stay verifiable for as long as the log is kept ([`Core::audit_keys`]
+//! serves every public key the tenant ever had for that).
 
 use clavis_crypto::{JwkSet, Signer, generate_signing_key};
 use clavis_types::{KeyState, Kid, SigningAlg};
@@ -73,8 +77,8 @@ impl Core {
     }
 
     /// Rotate: the published next key starts signing, the active key retires (kept in the
-    /// JWKS until tokens it signed have expired), a new next key is published, and retired
-    /// keys past their expiry are removed.
+    /// JWKS until tokens it signed have expired, and in [`Core::audit_keys`] for good), and
+    /// a new next key is published.
     ///
     /// The next key must have been in the JWKS for at least [`JWKS_MAX_AGE_SECS`] (the
     /// longest a relying party may cache it), otherwise rotation is refused with the time
@@ -89,11 +93,6 @@ impl Core {
     ) -> Result<Rotation, CoreError> {
         let now = self.now();
         let keys = tx.key_list(&tenant.id).await?;
-        for k in &keys {
-            if k.state == KeyState::Retired && k.expires_at.is_some_and(|e| e <= now) {
-                tx.key_delete(&tenant.id, &k.kid).await?;
-            }
-        }
         let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) else {
             let next = self
                 .new_signing_key(tx, tenant, tenant.settings.signing_alg, KeyState::Next)
@@ -183,6 +182,23 @@ impl Core {
                     KeyState::Retired => k.expires_at.is_some_and(|e| e > now),
                     KeyState::Revoked => false,
                 })
+                .map(|k| k.public_jwk)
+                .collect(),
+        })
+    }
+
+    /// The public key of every signing key the tenant ever had — next, active and retired,
+    /// expired ones included (keys are never deleted) — except revoked ones, whose
+    /// signatures prove nothing. For verifying audit checkpoints, purge anchors and exports
+    /// of any age offline ([`crate::chain_verify`]); not for validating tokens (use
+    /// [`Core::jwks`], which leaves out keys whose tokens have all expired).
+    pub async fn audit_keys(&self, tenant: &Tenant) -> Result<JwkSet, CoreError> {
+        let mut tx = self.store.read().await?;
+        let keys = tx.key_list(&tenant.id).await?;
+        Ok(JwkSet {
+            keys: keys
+                .into_iter()
+                .filter(|k| k.state != KeyState::Revoked)
                 .map(|k| k.public_jwk)
                 .collect(),
         })

@@ -90,6 +90,12 @@ fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
     Ipv4Addr::new(a, b, c, d)
 }
 
+/// Whether `ip` is a loopback or private-network address: the only kind plain (unencrypted)
+/// syslog over TCP may reach.
+pub(crate) fn is_internal(ip: IpAddr) -> bool {
+    matches!(classify(ip), Class::Private | Class::Loopback)
+}
+
 impl NetPolicy {
     /// Whether a connection to `ip` is allowed.
     pub(crate) fn permits(self, ip: IpAddr) -> bool {
@@ -216,6 +222,28 @@ mod tests {
         assert!(!all.permits(ip("169.254.169.254")));
         assert!(!all.permits(ip("fe80::1")));
         assert!(!all.permits(ip("0.0.0.0")));
+    }
+
+    #[test]
+    fn only_loopback_and_private_addresses_are_internal() {
+        for internal in [
+            "127.0.0.1",
+            "::1",
+            "10.1.2.3",
+            "100.64.0.1",
+            "fd00::1",
+            "::ffff:192.168.0.1",
+        ] {
+            assert!(is_internal(ip(internal)), "{internal}");
+        }
+        for other in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "169.254.169.254",
+        ] {
+            assert!(!is_internal(ip(other)), "{other}");
+        }
     }
 
     #[tokio::test]

@@ -4,6 +4,11 @@
 //! batch; the batch counts as delivered once every frame is written and the connection
 //! closed cleanly (TCP gives no application-level acknowledgement).
 //!
+//! Plain TCP carries the events' personal data unencrypted, so it goes only to loopback or
+//! private-network addresses (which the worker's options must admit as well): a `tcp://`
+//! host that resolves only to public addresses is refused before any connection is made,
+//! and its public addresses are never tried; public hosts need `tls://`.
+//!
 //! Each event is one message:
 //!
 //! ```text
@@ -90,7 +95,10 @@ pub(crate) async fn send(t: &Transport, batch: &Batch<'_>) -> Result<(), Deliver
         .ok_or_else(|| DeliveryError("the endpoint has no port".into()))?;
     let payload = frames(batch);
     let work = async {
-        let addrs = t.policy.resolve(&host, port).await?;
+        let mut addrs = t.policy.resolve(&host, port).await?;
+        if !tls {
+            addrs = plain_tcp_targets(&host, addrs)?;
+        }
         let tcp = connect(&addrs, t.connect_timeout).await?;
         if tls {
             let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -109,6 +117,21 @@ pub(crate) async fn send(t: &Transport, batch: &Batch<'_>) -> Result<(), Deliver
     tokio::time::timeout(t.timeout, work)
         .await
         .map_err(|_| DeliveryError("syslog delivery timed out".into()))?
+}
+
+/// The addresses plain (unencrypted) TCP may go to: loopback and private ones only.
+fn plain_tcp_targets(host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, DeliveryError> {
+    let internal: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| super::net::is_internal(a.ip()))
+        .collect();
+    if internal.is_empty() {
+        return Err(DeliveryError(format!(
+            "plain tcp:// is refused to {host}: it resolves to public addresses and the \
+             events carry personal data; use tls://"
+        )));
+    }
+    Ok(internal)
 }
 
 async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, DeliveryError> {
@@ -201,6 +224,22 @@ fn param(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_tcp_goes_only_to_loopback_and_private_addresses() {
+        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let mixed = vec![a("93.184.216.34:514"), a("10.0.0.5:514"), a("[::1]:514")];
+        assert_eq!(
+            plain_tcp_targets("h", mixed).map_err(|e| e.0),
+            Ok(vec![a("10.0.0.5:514"), a("[::1]:514")])
+        );
+        let public = vec![a("93.184.216.34:514"), a("[2606:4700::1111]:514")];
+        let err = plain_tcp_targets("logs.example.com", public).unwrap_err().0;
+        assert!(
+            err.contains("tls://") && err.contains("logs.example.com"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn fields_are_cut_to_printable_ascii_and_params_escaped() {

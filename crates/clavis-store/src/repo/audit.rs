@@ -717,4 +717,17 @@ impl AuditRepo for SqlTx {
         };
         self.conn.fetch(q).await?.iter().map(legal_hold).collect()
     }
+
+    async fn legal_hold_active_orgs(&mut self, t: &TenantId) -> StoreResult<Vec<String>> {
+        self.conn
+            .fetch(q!(
+                "SELECT DISTINCT org_id FROM audit_legal_holds
+                 WHERE tenant_id = $1 AND released_at IS NULL",
+                t
+            ))
+            .await?
+            .iter()
+            .map(|r| r.text("org_id"))
+            .collect()
+    }
 }

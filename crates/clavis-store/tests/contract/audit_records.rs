@@ -17,6 +17,7 @@ clavis_store::on_both_backends!(
     checkpoints_cover_and_list,
     subject_keys_insert_once_and_erase,
     legal_holds_are_released_once,
+    every_active_hold_org_is_listed,
     sinks_are_configured_per_tenant,
     each_due_sink_goes_to_one_owner,
 );
@@ -244,6 +245,62 @@ async fn legal_holds_are_released_once(db: TestDb) {
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].released_at, Some(at));
     assert_eq!(all[1], hold(&a.id, "hold_1", "org_1", T0));
+}
+
+async fn every_active_hold_org_is_listed(db: TestDb) {
+    let core = db.core();
+    let (a, b) = two_tenants(&core).await;
+    let mut tx = begin(&core).await;
+    assert!(tx.legal_hold_active_orgs(&a.id).await.unwrap().is_empty());
+    // More holds than `legal_hold_list` returns, each on its own organization.
+    for i in 0..1001 {
+        tx.legal_hold_insert(&hold(
+            &a.id,
+            &format!("hold_{i:04}"),
+            &format!("org_{i:04}"),
+            T0.plus_secs(i),
+        ))
+        .await
+        .unwrap();
+    }
+    // A second hold on an organization lists it once; releasing one of two keeps it;
+    // an organization whose only hold is released is not listed.
+    for (id, org) in [
+        ("hold_dup", "org_0000"),
+        ("hold_rel1", "org_0001"),
+        ("hold_rel", "org_released"),
+    ] {
+        tx.legal_hold_insert(&hold(&a.id, id, org, T0.plus_secs(5000)))
+            .await
+            .unwrap();
+    }
+    for id in ["hold_rel1", "hold_rel"] {
+        assert!(
+            tx.legal_hold_release(&a.id, id, T0.plus_secs(6000))
+                .await
+                .unwrap()
+        );
+    }
+    tx.legal_hold_insert(&hold(&b.id, "hold_b", "org_b", T0))
+        .await
+        .unwrap();
+    tx.legal_hold_insert(&hold(&b.id, "hold_b2", "org_b_released", T0))
+        .await
+        .unwrap();
+    assert!(tx.legal_hold_release(&b.id, "hold_b2", T0).await.unwrap());
+    assert_eq!(tx.legal_hold_list(&a.id, true).await.unwrap().len(), 1000);
+    let mut orgs = tx.legal_hold_active_orgs(&a.id).await.unwrap();
+    orgs.sort();
+    let expected: Vec<String> = (0..1001).map(|i| format!("org_{i:04}")).collect();
+    assert_eq!(orgs, expected);
+    // Tenant isolation: each tenant sees its own holds only; releasing through the other
+    // tenant does nothing.
+    assert_eq!(tx.legal_hold_active_orgs(&b.id).await.unwrap(), ["org_b"]);
+    assert!(!tx.legal_hold_release(&b.id, "hold_0000", T0).await.unwrap());
+    assert!(!tx.legal_hold_release(&a.id, "hold_b", T0).await.unwrap());
+    assert_eq!(tx.legal_hold_active_orgs(&b.id).await.unwrap(), ["org_b"]);
+    assert_eq!(tx.legal_hold_active_orgs(&a.id).await.unwrap().len(), 1001);
+    tx.commit().await.unwrap();
 }
 
 async fn sinks_are_configured_per_tenant(db: TestDb) {

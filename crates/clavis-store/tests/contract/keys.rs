@@ -1,4 +1,4 @@
-//! Signing keys: isolation and the rotation life cycle.
+//! Signing keys: isolation and the rotation life cycle (retired keys are kept for good).
 
 use clavis_core::StoreError;
 use clavis_core::model::*;
@@ -122,8 +122,8 @@ async fn key_rotation_publishes_before_signing(db: TestDb) {
     assert_eq!(jwks.keys.len(), 3);
     assert_eq!(kid_of(KeyState::Retired).await, active0);
 
-    // after the longest token lifetime the retired key leaves the JWKS, and the next
-    // rotation removes it
+    // after the longest token lifetime the retired key leaves the JWKS, but it is never
+    // deleted, not even by later rotations: audit checkpoints it signed stay verifiable
     clock.advance_secs(a.settings.max_token_lifetime + 1);
     let jwks = core.jwks(&a).await.unwrap();
     assert!(jwks.find(active0[0].as_str()).is_none());
@@ -133,14 +133,21 @@ async fn key_rotation_publishes_before_signing(db: TestDb) {
         Rotation::Rotated(_)
     ));
     tx.commit().await.unwrap();
-    let mut tx = core.store.read().await.unwrap();
+    let mut retired = kid_of(KeyState::Retired).await;
+    retired.sort();
+    let mut expected = vec![active0[0].clone(), next0[0].clone()];
+    expected.sort();
+    assert_eq!(retired, expected);
     assert!(
-        !tx.key_list(&a.id)
+        core.jwks(&a)
             .await
             .unwrap()
-            .iter()
-            .any(|k| k.kid == active0[0])
+            .find(active0[0].as_str())
+            .is_none()
     );
+    let audit_keys = core.audit_keys(&a).await.unwrap();
+    assert!(audit_keys.find(active0[0].as_str()).is_some());
+    assert_eq!(audit_keys.keys.len(), 4);
 }
 
 async fn without_a_next_key_rotation_publishes_one_first(db: TestDb) {

@@ -2,16 +2,21 @@
 //! (a fixed description of what the code does, with the tenant's retention and sinks),
 //! and the data subject requests carried out in the period with their timing.
 
+use clavis_types::UserId;
 use serde_json::Value;
+use std::collections::HashMap;
 
 use super::{
-    Ctx, DAY_MS, Daily, Latency, Rows, Scan, Section, context_time, duration, endpoint_host,
-    subject_of, when,
+    Ctx, DAY_MS, Daily, Latency, Rows, Scan, Section, context_str, context_time, duration,
+    endpoint_host, subject_of, when,
 };
 use crate::Core;
 use crate::CoreError;
 use crate::model::AuditEvent;
 use crate::oauth::{SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS};
+
+/// The event an erasure records ([`Core::audit_erase_subject`]); it names no organization.
+const ERASED_EVENT: &str = "audit.subject_erased";
 
 /// Event types that may be data subject requests (classified by [`request_kind`]).
 const TYPES: [&str; 5] = [
@@ -270,10 +275,38 @@ impl Core {
         Ok(sec)
     }
 
+    /// Whether `user` is a member of `org` now (memoised in `known`).
+    async fn is_member(
+        &self,
+        ctx: &Ctx<'_>,
+        org: &str,
+        user: &str,
+        known: &mut HashMap<String, bool>,
+    ) -> Result<bool, CoreError> {
+        if let Some(m) = known.get(user) {
+            return Ok(*m);
+        }
+        let member = match UserId::parse(user) {
+            Ok(u) => {
+                let mut tx = self.store.read().await?;
+                tx.member_orgs(&ctx.tenant.id, &u)
+                    .await?
+                    .iter()
+                    .any(|o| o.as_str() == org)
+            }
+            Err(_) => false,
+        };
+        known.insert(user.to_owned(), member);
+        Ok(member)
+    }
+
     async fn requests_section(&self, ctx: &mut Ctx<'_>) -> Result<Section, CoreError> {
         let mut sec = Section::new("data_subject_requests", "Data subject requests");
         let mut erasures = 0u64;
         let mut access = 0u64;
+        // With an organization: erasures of users who are not its members.
+        let mut other_erasures = 0u64;
+        let mut members: HashMap<String, bool> = HashMap::new();
         let mut daily = Daily::default();
         let mut latency = Latency::new(MONTH_MS, "one month");
         let mut rows = Rows::new(&[
@@ -284,13 +317,29 @@ impl Core {
             "Requested",
             "Delay",
         ]);
-        let mut scan = Scan::new(ctx, &TYPES, true);
+        // `audit.subject_erased` carries no organization: with one, read the tenant's
+        // events and keep those of the organization and the erasures of its members.
+        let org = ctx.org.map(str::to_owned);
+        let mut scan = Scan::new(ctx, &TYPES, false);
         while let Some(page) = scan.next(self, ctx).await? {
             for d in &page {
                 let e: &AuditEvent = &d.event;
                 let Some(kind) = request_kind(&e.event_type) else {
                     continue;
                 };
+                if let Some(org) = org.as_deref() {
+                    let of_org = e.organization.as_ref().is_some_and(|o| o.org_id == org);
+                    if !of_org {
+                        if e.event_type != ERASED_EVENT {
+                            continue;
+                        }
+                        let user = context_str(&e.context, "subject_user_id").unwrap_or("");
+                        if !self.is_member(ctx, org, user, &mut members).await? {
+                            other_erasures += 1;
+                            continue;
+                        }
+                    }
+                }
                 match kind {
                     "erasure" => erasures += 1,
                     _ => access += 1,
@@ -314,7 +363,7 @@ impl Core {
         }
         sec.count("requests", "Requests carried out", erasures + access);
         sec.count("erasures", "Erasures and deletions (Art. 17)", erasures);
-        sec.count(
+        sec.unrecorded_count(
             "access_requests",
             "Access and portability exports (Art. 15, 20)",
             access,
@@ -326,7 +375,13 @@ impl Core {
         );
         latency.figures(&mut sec, "request");
         sec.summary = if erasures + access == 0 {
-            "No data subject requests were carried out in the period.".into()
+            "No erasure of a data subject was carried out in the period.".into()
+        } else if access == 0 {
+            format!(
+                "{erasures} erasure(s) or deletion(s) carried out; {} with a recorded request \
+                 time.",
+                latency.count
+            )
         } else {
             format!(
                 "{} request(s) carried out: {erasures} erasure(s) or deletion(s), {access} \
@@ -343,6 +398,19 @@ impl Core {
              the period; the delay runs from the `requested_at` they record, and the \
              one-month limit is that of Art. 12(3).",
         );
+        sec.not_recorded_note(&["user.deleted", "user.export*", "user.data_exported"]);
+        if ctx.org.is_some() {
+            sec.count(
+                "erasures_of_other_users",
+                "Erasures of users who are not members of the organization (not counted)",
+                other_erasures,
+            );
+            sec.note(
+                "Erasures are recorded without an organization: one counts here when the \
+                 erased user is a member of the organization when the report is made. \
+                 Erasures of users who have left it are among those not counted.",
+            );
+        }
         Ok(sec)
     }
 }

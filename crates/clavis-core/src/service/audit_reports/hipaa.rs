@@ -398,13 +398,15 @@ impl Core {
                 ]);
             }
         }
-        sec.count(
+        sec.unrecorded_count(
             "emergency_access_events",
             "Emergency access events",
             rows.total,
         );
         sec.summary = if rows.total == 0 {
-            "No emergency access events in the period.".into()
+            "Clavis does not record emergency (\"break-glass\") access yet, so the audit log \
+             cannot show it."
+                .into()
         } else {
             format!(
                 "{} emergency access event(s) on {} day(s); each is listed below.",
@@ -416,6 +418,7 @@ impl Core {
             .push(daily.series("emergency_access", "Emergency access events", ctx.range));
         sec.tables.push(rows.table("events", "Events"));
         sec.note("Emergency (\"break-glass\") access is recorded as `access.emergency*` events.");
+        sec.not_recorded_note(&["access.emergency*"]);
         Ok(sec)
     }
 }

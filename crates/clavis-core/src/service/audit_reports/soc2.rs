@@ -309,6 +309,16 @@ fn access_section(s: &mut Soc2, ctx: &Ctx<'_>) -> Section {
     sec.tables.push(by_type.table("by_type", "By event type"));
     let rows = std::mem::replace(&mut s.access_rows, Rows::new(&[]));
     sec.tables.push(rows.table("changes", "Changes"));
+    sec.note(
+        "Access changes are recorded today only when declarative configuration is applied \
+         (`config.applied`, one event per apply listing what it changed).",
+    );
+    sec.not_recorded_note(&[
+        "role.*",
+        "user.role*",
+        "organization.member*",
+        "client_grant.*",
+    ]);
     sec
 }
 
@@ -425,7 +435,7 @@ fn failed_section(s: &mut Soc2, ctx: &Ctx<'_>) -> Section {
 
 fn deprov_section(s: &mut Soc2, _ctx: &Ctx<'_>) -> Section {
     let mut sec = Section::new("deprovisioning", "Deprovisioning latency");
-    sec.count(
+    sec.unrecorded_count(
         "deprovisioning_events",
         "Users deleted or blocked",
         s.deprov,
@@ -437,7 +447,9 @@ fn deprov_section(s: &mut Soc2, _ctx: &Ctx<'_>) -> Section {
     );
     s.deprov_latency.figures(&mut sec, "deprovisioning");
     sec.summary = if s.deprov == 0 {
-        "No deprovisioning events in the period.".into()
+        "Clavis does not record the deletion or blocking of users yet, so the audit log \
+         cannot show deprovisioning or its latency."
+            .into()
     } else if s.deprov_latency.count == 0 {
         format!(
             "{} user(s) deleted or blocked; none recorded when it was requested, so the \
@@ -457,5 +469,6 @@ fn deprov_section(s: &mut Soc2, _ctx: &Ctx<'_>) -> Section {
         "The delay runs from the `requested_at` recorded with a `user.deleted` or \
          `user.blocked` event to the event itself.",
     );
+    sec.not_recorded_note(&["user.deleted", "user.blocked"]);
     sec
 }

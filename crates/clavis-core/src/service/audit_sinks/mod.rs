@@ -6,8 +6,12 @@
 //! - the endpoint matches the kind: `https://…` for `https`, `splunk_hec` and `datadog`
 //!   (`http://` is accepted only for a loopback host — `127.0.0.0/8`, `[::1]`, `localhost` —
 //!   and the delivery worker refuses even that unless it was started with its
-//!   insecure-test-endpoints option), `tcp://host:port` or `tls://host:port` for `syslog`;
+//!   insecure-test-endpoints option), `tls://host:port` for `syslog`, or `tcp://host:port`
+//!   to a loopback or private-network address only (plain TCP carries personal data
+//!   unencrypted; the worker also refuses it to any public address a name resolves to);
 //!   never credentials in the URL, never a fragment;
+//! - the API shows the endpoint without user info, query string or fragment
+//!   ([`endpoint_for_log`]), as the audit events of sink changes do;
 //! - options are checked per kind, and an unknown option is an error naming it;
 //! - the secret (bearer token, HEC token, Datadog API key) is sealed with the tenant's data
 //!   key (AAD `audit-sink:{tenant_id}:{sink_id}`), is never returned and never written to an
@@ -27,7 +31,8 @@ use crate::ports::Tx;
 mod validate;
 
 pub use validate::{
-    endpoint_for_log, is_loopback_host, sink_accepts, validate_endpoint, validate_options,
+    endpoint_for_log, is_loopback_host, is_loopback_or_private, sink_accepts, validate_endpoint,
+    validate_options,
 };
 use validate::{validate_name, validate_secret, validate_secret_presence};
 
@@ -81,13 +86,15 @@ pub struct SinkPatch {
     pub options: Option<JsonMap>,
 }
 
-/// A sink as the API shows it: no secret (only whether one is set), and `status` reads
+/// A sink as the API shows it: no secret (only whether one is set), the endpoint without
+/// user info, query string or fragment (they may carry a token), and `status` reads
 /// `paused` while the sink is disabled whatever the last delivery did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SinkView {
     pub id: String,
     pub name: String,
     pub kind: SinkKind,
+    /// Scheme, host, port and path only (see [`endpoint_for_log`]).
     pub endpoint: String,
     pub has_secret: bool,
     pub options: JsonMap,
@@ -111,7 +118,7 @@ impl From<&AuditSink> for SinkView {
             id: s.id.clone(),
             name: s.name.clone(),
             kind: s.kind,
-            endpoint: s.endpoint.clone(),
+            endpoint: endpoint_for_log(&s.endpoint),
             has_secret: s.sealed_secret.is_some(),
             options: s.options.clone(),
             enabled: s.enabled,

@@ -13,13 +13,28 @@ const MAX_SECRET_LEN: usize = 4096;
 const MAX_ENDPOINT_LEN: usize = 2048;
 const MAX_EVENT_TYPES: usize = 50;
 
-/// The endpoint without query string or fragment, safe to log.
+/// The endpoint without user info, query string or fragment (any of which may carry a
+/// token), safe to show and to log.
 pub fn endpoint_for_log(endpoint: &str) -> String {
-    endpoint
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    if let Ok(mut url) = url::Url::parse(endpoint)
+        && url.has_host()
+    {
+        // Cannot fail for a URL with a host.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+        return url.to_string();
+    }
+    let base = endpoint.split(['?', '#']).next().unwrap_or_default();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_owned(),
+    }
 }
 
 pub(super) fn validate_name(name: &str) -> Result<String, CoreError> {
@@ -45,7 +60,27 @@ pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
     }
 }
 
+/// Whether `ip` is a loopback or private-network address (RFC 1918, CGNAT 100.64/10,
+/// benchmarking 198.18/15, IPv6 unique-local fc00::/7; IPv4-mapped forms too): the only
+/// places plain `tcp://` syslog may go, since it carries personal data unencrypted.
+pub fn is_loopback_or_private(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, _, _] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b & 0xfe) == 18)
+        }
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
 /// Check an endpoint against its kind and return it normalised.
+///
+/// A `tcp://` syslog endpoint that is an IP address must be a loopback or private one
+/// ([`is_loopback_or_private`]); a host name is checked when the delivery worker resolves
+/// it, which refuses plain TCP to any public address. Public hosts need `tls://`.
 pub fn validate_endpoint(kind: SinkKind, endpoint: &str) -> Result<String, CoreError> {
     let bad = |reason: &str| CoreError::invalid("endpoint", reason);
     let endpoint = endpoint.trim();
@@ -82,6 +117,20 @@ pub fn validate_endpoint(kind: SinkKind, endpoint: &str) -> Result<String, CoreE
             }
             if !matches!(url.path(), "" | "/") || url.query().is_some() {
                 return Err(bad("must be only tcp://host:port or tls://host:port"));
+            }
+            // `tcp`/`tls` are not special schemes: the URL parser leaves an IPv4 address
+            // as a domain, so parse it here.
+            let ip = match host {
+                url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+                url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+                url::Host::Domain(d) => d.parse::<IpAddr>().ok(),
+            };
+            let public_ip = ip.is_some_and(|ip| !is_loopback_or_private(ip));
+            if url.scheme() == "tcp" && public_ip {
+                return Err(bad(
+                    "plain tcp:// would send personal data unencrypted: use tls://host:port \
+                     (tcp:// only to a loopback or private-network address)",
+                ));
             }
         }
     }
@@ -285,6 +334,34 @@ mod tests {
         assert_eq!(ok(SinkKind::Https, "not a url"), Err("endpoint".into()));
         assert!(ok(SinkKind::Syslog, "tls://logs.example.com:6514").is_ok());
         assert!(ok(SinkKind::Syslog, "tcp://127.0.0.1:514").is_ok());
+        // Plain TCP carries personal data unencrypted: never to a public address.
+        for internal in [
+            "tcp://10.1.2.3:514",
+            "tcp://172.16.0.9:514",
+            "tcp://192.168.1.2:514",
+            "tcp://100.64.0.1:514",
+            "tcp://[::1]:514",
+            "tcp://[fd00::5]:514",
+            "tcp://[::ffff:10.0.0.1]:514",
+            "tcp://localhost:514",
+            "tcp://syslog.internal:514",
+        ] {
+            assert!(ok(SinkKind::Syslog, internal).is_ok(), "{internal}");
+        }
+        for public in [
+            "tcp://93.184.216.34:514",
+            "tcp://8.8.8.8:514",
+            "tcp://[2606:4700::1111]:514",
+            "tcp://[::ffff:8.8.8.8]:514",
+            "tcp://172.32.0.1:514",
+        ] {
+            assert_eq!(
+                ok(SinkKind::Syslog, public),
+                Err("endpoint".into()),
+                "{public}"
+            );
+        }
+        assert!(ok(SinkKind::Syslog, "tls://93.184.216.34:6514").is_ok());
         assert_eq!(
             ok(SinkKind::Syslog, "tcp://logs.example.com"),
             Err("endpoint".into())
@@ -391,10 +468,28 @@ mod tests {
     }
 
     #[test]
-    fn log_form_of_an_endpoint_drops_the_query() {
+    fn log_form_of_an_endpoint_drops_the_query_and_user_info() {
         assert_eq!(
             endpoint_for_log("https://x.example/a?dd-api-key=k#f"),
             "https://x.example/a"
         );
+        assert_eq!(
+            endpoint_for_log("https://user:s3cret@x.example:8088/a/b?token=t"),
+            "https://x.example:8088/a/b"
+        );
+        assert_eq!(
+            endpoint_for_log("https://s3cret@x.example"),
+            "https://x.example/"
+        );
+        assert_eq!(
+            endpoint_for_log("tls://logs.example.com:6514"),
+            "tls://logs.example.com:6514"
+        );
+        // Not parseable as a URL: still cut by hand.
+        assert_eq!(
+            endpoint_for_log("https://u:s3cret@[bad/p?q=s3cret"),
+            "https://[bad/p"
+        );
+        assert_eq!(endpoint_for_log("no scheme?token=s3cret"), "no scheme");
     }
 }
