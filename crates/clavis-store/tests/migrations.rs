@@ -113,11 +113,11 @@ const PUBLISHED: &[(&str, &str)] = &[
     ),
     (
         "sqlite/0004_audit_chain",
-        "ed90962a8f0efc4901cc4678622d1234cd2d5ef127572fcf39fb92424a5038fb",
+        "af5fd297f1dbf0761339b151fe5194c671042e5e95bbf97b23a7aedfaaeca0ed",
     ),
     (
         "postgres/0004_audit_chain",
-        "ed90962a8f0efc4901cc4678622d1234cd2d5ef127572fcf39fb92424a5038fb",
+        "af5fd297f1dbf0761339b151fe5194c671042e5e95bbf97b23a7aedfaaeca0ed",
     ),
 ];
 

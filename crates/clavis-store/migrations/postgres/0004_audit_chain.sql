@@ -22,8 +22,9 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_time ON audit_log (tenant_id, occurred_at);
 CREATE INDEX audit_log_type ON audit_log (tenant_id, event_type, seq);
-CREATE INDEX audit_log_user ON audit_log (tenant_id, actor_user_id, seq);
-CREATE INDEX audit_log_org ON audit_log (tenant_id, org_id, seq);
+CREATE INDEX audit_log_user ON audit_log (tenant_id, actor_user_id, seq)
+    WHERE actor_user_id IS NOT NULL;
+CREATE INDEX audit_log_org ON audit_log (tenant_id, org_id, seq) WHERE org_id IS NOT NULL;
 
 -- The head of each chain: last sequence number and hash. Updating it serialises appends.
 ALTER TABLE audit_heads ADD COLUMN hash TEXT NOT NULL
