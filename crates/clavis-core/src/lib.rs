@@ -9,6 +9,7 @@
 //! clock or an ambient RNG (both are injected through [`Core`]); reach a tenant's data
 //! without its [`TenantId`](clavis_types::TenantId) — every repository method takes it.
 
+pub mod authz;
 pub mod chain;
 pub mod chain_verify;
 pub mod declarative;

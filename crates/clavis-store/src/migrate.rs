@@ -32,6 +32,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     2 => "0002_signing_key_states",
     3 => "0003_oauth",
     4 => "0004_audit_chain",
+    5 => "0005_authz_version",
 );
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
 pub const POSTGRES: &[Migration] = migrations!("postgres":
@@ -39,6 +40,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     2 => "0002_signing_key_states",
     3 => "0003_oauth",
     4 => "0004_audit_chain",
+    5 => "0005_authz_version",
 );
 
 /// Data a migration's script cannot move by itself, moved right after that script in the

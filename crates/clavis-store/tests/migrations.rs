@@ -119,6 +119,14 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0004_audit_chain",
         "af5fd297f1dbf0761339b151fe5194c671042e5e95bbf97b23a7aedfaaeca0ed",
     ),
+    (
+        "sqlite/0005_authz_version",
+        "5b64ab22578ea3030c9d609cf951545739c4fce2155be9db8c29d5bad6a372fe",
+    ),
+    (
+        "postgres/0005_authz_version",
+        "5b64ab22578ea3030c9d609cf951545739c4fce2155be9db8c29d5bad6a372fe",
+    ),
 ];
 
 #[test]

@@ -34,6 +34,7 @@ pub const MGMT_SCOPES: &[&str] = &[
     "create:log_streams",
     "update:log_streams",
     "delete:log_streams",
+    "read:authz",
 ];
 
 /// A running server and everything needed to talk to it.

@@ -262,10 +262,7 @@ async fn verify_checkpoint_and_offline_export(b: Backend) {
     assert_eq!(export.status, 200, "{}", export.body);
     assert_eq!(export.header("content-type"), Some("application/x-ndjson"));
     let jwks = s.client.jwks("default").await;
-    let keys = s
-        .client
-        .get("/t/default/.well-known/audit-keys.json")
-        .await;
+    let keys = s.client.get("/t/default/.well-known/audit-keys.json").await;
     assert_eq!(keys.status, 200, "{}", keys.body);
     let all: clavis_crypto::JwkSet = serde_json::from_str(&keys.body).unwrap();
     assert!(all.keys.len() >= jwks.keys.len());

@@ -5,6 +5,7 @@
 //! cut down to the client's current grant on every call. A token issued in an
 //! organization's context (`org_id`) would only ever see that organization.
 
+mod authz;
 mod logs;
 mod params;
 mod reports;
@@ -27,6 +28,7 @@ pub(crate) use params::Params;
 
 pub(crate) fn routes() -> Router<ApiContext> {
     Router::new()
+        .merge(authz::routes())
         .merge(logs::routes())
         .merge(reports::routes())
         .merge(streams::routes())

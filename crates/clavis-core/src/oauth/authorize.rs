@@ -343,15 +343,16 @@ impl Core {
         // With RBAC, an Api scope is granted only if the user holds that permission.
         let mut scopes = v.scopes.clone();
         if let Some(api) = v.api.as_ref().filter(|a| a.rbac_enabled) {
-            let held = super::rbac::effective_permissions(
-                &mut *tx,
-                &tenant.id,
-                &user.id,
-                v.org.as_ref().map(|o| &o.id),
-                &api.id,
-            )
-            .await
-            .map_err(OAuthError::from)?;
+            let held = self
+                .token_permissions(
+                    &mut *tx,
+                    &tenant.id,
+                    &user.id,
+                    v.org.as_ref().map(|o| &o.id),
+                    &api.id,
+                )
+                .await
+                .map_err(OAuthError::from)?;
             scopes.retain(|s| OIDC_SCOPES.contains(&s.as_str()) || held.contains(s));
         }
         let mut raw = [0u8; 32];

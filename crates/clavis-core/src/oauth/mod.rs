@@ -23,7 +23,6 @@ pub use error::{ErrorCode, OAuthError};
 pub use grants::{Endpoint, TokenRequest, TokenResponse};
 pub use login::{LoginError, SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS, secs_until};
 pub use mint::{AccessTokenClaims, KEY_CACHE_SECS, KeyCache, Minted, OrgContext};
-pub use rbac::effective_permissions;
 
 /// Lifetime of access tokens not bound to an Api (audience = userinfo), seed 004.
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: i64 = 3600;

@@ -1,40 +1,23 @@
-//! Effective permissions of a user for one Api: roles assigned tenant-wide, inside the
-//! organization (directly and through the user's teams there), expanded through role
-//! inheritance (cycles are refused on write, and ignored here), restricted to the Api.
+//! Permissions injected into access tokens (and used to narrow Api scopes) at issuance:
+//! the decision library's [`Core::effective_permissions`] — there is one implementation —
+//! read inside the issuing transaction, so a change is visible at the next issuance.
 
-use clavis_types::{ApiId, OrgId, RoleId, TenantId, UserId};
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use clavis_types::{ApiId, OrgId, TenantId, UserId};
 
-use crate::CoreError;
 use crate::ports::Tx;
+use crate::{Core, CoreError};
 
-/// The permissions `user` holds on `api`, sorted.
-pub async fn effective_permissions(
-    tx: &mut dyn Tx,
-    t: &TenantId,
-    user: &UserId,
-    org: Option<&OrgId>,
-    api: &ApiId,
-) -> Result<Vec<String>, CoreError> {
-    let mut queue: VecDeque<RoleId> = tx.user_roles(t, user).await?.into();
-    if let Some(org) = org {
-        queue.extend(tx.member_roles(t, org, user).await?);
-        for team in tx.user_teams(t, org, user).await? {
-            queue.extend(tx.team_roles(t, &team).await?);
-        }
+impl Core {
+    /// The permissions `user` holds on `api` (inside `org` when given), sorted.
+    pub(super) async fn token_permissions(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantId,
+        user: &UserId,
+        org: Option<&OrgId>,
+        api: &ApiId,
+    ) -> Result<Vec<String>, CoreError> {
+        let held = self.effective_permissions_in(tx, t, user, org, api).await?;
+        Ok(held.names().map(str::to_owned).collect())
     }
-    let mut seen = HashSet::new();
-    let mut perms = BTreeSet::new();
-    while let Some(role) = queue.pop_front() {
-        if !seen.insert(role.clone()) {
-            continue;
-        }
-        for p in tx.role_permissions(t, &role).await? {
-            if &p.api_id == api {
-                perms.insert(p.permission);
-            }
-        }
-        queue.extend(tx.role_inherits(t, &role).await?);
-    }
-    Ok(perms.into_iter().collect())
 }

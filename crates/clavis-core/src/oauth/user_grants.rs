@@ -8,7 +8,6 @@ use serde_json::{Map, Value, json};
 
 use super::grants::{TokenRequest, TokenResponse};
 use super::mint::{AccessTokenClaims, OrgContext};
-use super::rbac::effective_permissions;
 use super::{OAuthError, scopes};
 use crate::Core;
 use crate::model::{
@@ -291,14 +290,15 @@ impl Core {
                 let perms = if api.rbac_enabled {
                     // Re-evaluated at every issuance: a permission removed since the
                     // login leaves the scope of refreshed tokens too.
-                    let held = effective_permissions(
-                        tx,
-                        &tenant.id,
-                        &user.id,
-                        family.org_id.as_ref(),
-                        &api.id,
-                    )
-                    .await?;
+                    let held = self
+                        .token_permissions(
+                            tx,
+                            &tenant.id,
+                            &user.id,
+                            family.org_id.as_ref(),
+                            &api.id,
+                        )
+                        .await?;
                     scope = scope
                         .split_whitespace()
                         .filter(|s| {

@@ -47,7 +47,8 @@ pub trait RoleRepo: Send {
     async fn role_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Role>>;
     async fn role_update(&mut self, role: &Role) -> StoreResult<bool>;
     async fn role_delete(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<bool>;
-    /// Replace the role's permissions (each must exist on its Api).
+    /// Replace the role's permissions (each must exist on its Api). Bumps the tenant's
+    /// authorization version.
     async fn role_permissions_set(
         &mut self,
         t: &TenantId,
@@ -59,7 +60,9 @@ pub trait RoleRepo: Send {
         t: &TenantId,
         role: &RoleId,
     ) -> StoreResult<Vec<RolePermission>>;
-    /// Replace the roles this role inherits. Cycle checks belong to the service.
+    /// Replace the roles this role inherits. Cycle checks belong to the service
+    /// ([`Core::role_inherits_replace`](crate::Core::role_inherits_replace)). Bumps the
+    /// tenant's authorization version.
     async fn role_inherits_set(
         &mut self,
         t: &TenantId,
@@ -67,6 +70,21 @@ pub trait RoleRepo: Send {
         parents: &[RoleId],
     ) -> StoreResult<()>;
     async fn role_inherits(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RoleId>>;
+    /// Every (role, permission) pair of the tenant, in one query (the decision library
+    /// loads the whole role graph once per authorization version).
+    async fn role_permissions_all(
+        &mut self,
+        t: &TenantId,
+    ) -> StoreResult<Vec<(RoleId, RolePermission)>>;
+    /// Every (role, inherited role) edge of the tenant, in one query.
+    async fn role_inherits_all(&mut self, t: &TenantId) -> StoreResult<Vec<(RoleId, RoleId)>>;
+    /// The tenant's authorization version (0 before its first change): one primary-key
+    /// lookup. Every method of the stores that changes roles, their permissions or
+    /// inheritance, role assignments, organization or team membership, deletes a role,
+    /// user, organization, team or Api, or blocks/unblocks a user increases it in the same
+    /// transaction, so cached effective permissions computed at an older version are
+    /// never used.
+    async fn authz_version(&mut self, t: &TenantId) -> StoreResult<i64>;
     /// Tenant-wide assignment.
     async fn user_role_add(
         &mut self,

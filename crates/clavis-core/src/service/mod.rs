@@ -59,6 +59,8 @@ pub struct Core {
     pub caches: Arc<Caches>,
     /// Group commit for audit events that accompany no other write.
     pub audit_writer: Option<AuditWriter>,
+    /// Effective permissions and role graphs, valid per authorization version.
+    pub authz: Arc<crate::authz::AuthzCache>,
 }
 
 impl Core {
@@ -71,6 +73,7 @@ impl Core {
         Self {
             audit_writer: AuditWriter::spawn(store.clone()),
             caches: Arc::new(Caches::default()),
+            authz: Arc::new(crate::authz::AuthzCache::default()),
             store,
             clock,
             rng,

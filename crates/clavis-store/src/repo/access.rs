@@ -6,6 +6,7 @@ use clavis_core::ports::{ApiRepo, AppRepo, StoreResult};
 use clavis_types::{ApiId, AppType, ClientId, OrganizationUsage, SigningAlg, TenantId};
 
 use super::page_args;
+use super::roles::{bump_authz_version, bump_if};
 use crate::SqlTx;
 use crate::sql::{Conn, Row, json, opt_json, q};
 
@@ -239,7 +240,7 @@ impl ApiRepo for SqlTx {
                 id
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn api_permissions_set(
         &mut self,
@@ -257,16 +258,21 @@ impl ApiRepo for SqlTx {
                 api
             ))
             .await?;
+        let mut removed = 0;
         for row in &existing {
             let value = row.text("value")?;
             if !perms.iter().any(|p| p.value == value) {
-                self.conn
+                removed += self.conn
                     .exec(q!(
                         "DELETE FROM api_permissions WHERE tenant_id = $1 AND api_id = $2 AND value = $3",
                         t, api, &value
                     ))
                     .await?;
             }
+        }
+        if removed > 0 {
+            // Removed permissions cascade out of roles: what users hold has changed.
+            bump_authz_version(&mut self.conn, t).await?;
         }
         for p in perms {
             self.conn

@@ -6,6 +6,7 @@ use clavis_core::ports::{OrgRepo, StoreResult, TeamRepo, TenantRepo};
 use clavis_types::{OrgId, Slug, TeamId, TenantId, Timestamp, UserId};
 
 use super::page_args;
+use super::roles::bump_if;
 use crate::SqlTx;
 use crate::sql::{Row, json, q};
 
@@ -160,7 +161,7 @@ impl OrgRepo for SqlTx {
                 id
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn member_add(
         &mut self,
@@ -177,7 +178,7 @@ impl OrgRepo for SqlTx {
                 t, org, user, at
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn member_remove(
         &mut self,
@@ -194,7 +195,7 @@ impl OrgRepo for SqlTx {
                 user
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn member_list(
         &mut self,
@@ -326,7 +327,7 @@ impl TeamRepo for SqlTx {
                 id
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn team_member_add(
         &mut self,
@@ -349,7 +350,7 @@ impl TeamRepo for SqlTx {
                 at
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn team_member_remove(
         &mut self,
@@ -366,7 +367,7 @@ impl TeamRepo for SqlTx {
                 user
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn team_member_list(
         &mut self,

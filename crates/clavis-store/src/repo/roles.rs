@@ -7,7 +7,7 @@ use clavis_types::{ApiId, OrgId, RoleId, TeamId, TenantId, Timestamp, UserId};
 
 use super::page_args;
 use crate::SqlTx;
-use crate::sql::{Row, q};
+use crate::sql::{Conn, Row, q};
 
 fn role(r: &Row) -> StoreResult<Role> {
     Ok(Role {
@@ -18,6 +18,28 @@ fn role(r: &Row) -> StoreResult<Role> {
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
     })
+}
+
+/// Increase the tenant's authorization version (creating its row at 1). Called, in the
+/// changing transaction, by every method that can change what a user may do, so no caller
+/// can forget it; decisions compare the version before trusting a cached result.
+pub(crate) async fn bump_authz_version(conn: &mut Conn, t: &TenantId) -> StoreResult<()> {
+    // `WHERE` keeps SQLite from reading `ON` as a join constraint.
+    conn.exec(q!(
+        "INSERT INTO authz_versions (tenant_id, version) SELECT id, 1 FROM tenants WHERE id = $1
+         ON CONFLICT (tenant_id) DO UPDATE SET version = authz_versions.version + 1",
+        t
+    ))
+    .await
+    .map(drop)
+}
+
+/// [`bump_authz_version`] when a statement changed rows; passes the count through.
+pub(crate) async fn bump_if(conn: &mut Conn, t: &TenantId, changed: u64) -> StoreResult<u64> {
+    if changed > 0 {
+        bump_authz_version(conn, t).await?;
+    }
+    Ok(changed)
 }
 
 fn role_ids(rows: &[Row]) -> StoreResult<Vec<RoleId>> {
@@ -98,7 +120,7 @@ impl RoleRepo for SqlTx {
                 id
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn role_permissions_set(
         &mut self,
@@ -121,7 +143,7 @@ impl RoleRepo for SqlTx {
                 ))
                 .await?;
         }
-        Ok(())
+        bump_authz_version(&mut self.conn, t).await
     }
     async fn role_permissions(
         &mut self,
@@ -167,7 +189,7 @@ impl RoleRepo for SqlTx {
                 ))
                 .await?;
         }
-        Ok(())
+        bump_authz_version(&mut self.conn, t).await
     }
     async fn role_inherits(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<Vec<RoleId>> {
         self.conn
@@ -179,6 +201,59 @@ impl RoleRepo for SqlTx {
             .iter()
             .map(|r| r.parse("parent_id", RoleId::parse))
             .collect()
+    }
+    async fn role_permissions_all(
+        &mut self,
+        t: &TenantId,
+    ) -> StoreResult<Vec<(RoleId, RolePermission)>> {
+        self.conn
+            .fetch(q!(
+                "SELECT role_id, api_id, permission FROM role_permissions WHERE tenant_id = $1
+                 ORDER BY role_id, api_id, permission",
+                t
+            ))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.parse("role_id", RoleId::parse)?,
+                    RolePermission {
+                        api_id: r.parse("api_id", ApiId::parse)?,
+                        permission: r.text("permission")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+    async fn role_inherits_all(&mut self, t: &TenantId) -> StoreResult<Vec<(RoleId, RoleId)>> {
+        self.conn
+            .fetch(q!(
+                "SELECT role_id, parent_id FROM role_inherits WHERE tenant_id = $1
+                 ORDER BY role_id, parent_id",
+                t
+            ))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.parse("role_id", RoleId::parse)?,
+                    r.parse("parent_id", RoleId::parse)?,
+                ))
+            })
+            .collect()
+    }
+    async fn authz_version(&mut self, t: &TenantId) -> StoreResult<i64> {
+        match self
+            .conn
+            .fetch_opt(q!(
+                "SELECT version FROM authz_versions WHERE tenant_id = $1",
+                t
+            ))
+            .await?
+        {
+            Some(r) => r.int("version"),
+            None => Ok(0),
+        }
     }
     async fn user_role_add(
         &mut self,
@@ -195,7 +270,7 @@ impl RoleRepo for SqlTx {
                 t, u, role, at
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn user_role_remove(
         &mut self,
@@ -212,7 +287,7 @@ impl RoleRepo for SqlTx {
                 role
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn user_roles(&mut self, t: &TenantId, u: &UserId) -> StoreResult<Vec<RoleId>> {
         let rows = self
@@ -240,7 +315,7 @@ impl RoleRepo for SqlTx {
                 t, org, u, role, at
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn member_role_remove(
         &mut self,
@@ -256,7 +331,7 @@ impl RoleRepo for SqlTx {
                 t, org, u, role
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn member_roles(
         &mut self,
@@ -288,7 +363,7 @@ impl RoleRepo for SqlTx {
                 t, team, role, at
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn team_role_remove(
         &mut self,
@@ -305,7 +380,7 @@ impl RoleRepo for SqlTx {
                 role
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn team_roles(&mut self, t: &TenantId, team: &TeamId) -> StoreResult<Vec<RoleId>> {
         let rows = self

@@ -6,6 +6,7 @@ use clavis_core::ports::{ConnectionRepo, StoreResult, UserRepo};
 use clavis_types::{ConnectionId, ConnectionStrategy, Email, TenantId, Timestamp, UserId};
 
 use super::page_args;
+use super::roles::bump_if;
 use crate::SqlTx;
 use crate::sql::{Row, json, q};
 
@@ -98,6 +99,19 @@ impl UserRepo for SqlTx {
             .collect()
     }
     async fn user_update(&mut self, u: &User) -> StoreResult<bool> {
+        // Blocking or unblocking changes every decision about the user: bump the
+        // authorization version when `blocked` is about to change.
+        self.conn
+            .exec(q!(
+                "INSERT INTO authz_versions (tenant_id, version)
+                 SELECT tenant_id, 1 FROM users
+                 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL AND blocked <> $3
+                 ON CONFLICT (tenant_id) DO UPDATE SET version = authz_versions.version + 1",
+                &u.tenant_id,
+                &u.id,
+                u.blocked
+            ))
+            .await?;
         let n = self
             .conn
             .exec(q!(
@@ -126,7 +140,7 @@ impl UserRepo for SqlTx {
                 at
             ))
             .await?;
-        Ok(n == 1)
+        Ok(bump_if(&mut self.conn, t, n).await? == 1)
     }
     async fn password_set(
         &mut self,

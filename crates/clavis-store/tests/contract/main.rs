@@ -7,6 +7,7 @@
 mod access;
 mod audit;
 mod audit_records;
+mod authz_version;
 mod directory;
 mod keys;
 mod oauth;
