@@ -7,7 +7,7 @@
 //! 5k+j−1, so a role brings up to four more); `AUTHZ_BENCH_USERS` (10,000) users, each a
 //! member of one of 100 organizations and of one of its 10 teams; per user 10 role
 //! assignments (4 tenant-wide, 6 in the organization), i.e. 100,000, plus 2 roles per team.
-//! Everything is written through the store's ports, in one transaction.
+//! Everything is written through the store's ports, 200 users per transaction.
 //!
 //! The checks: a random user, inside their organization (70 %) or tenant-wide (30 %), one
 //! of the Api's permissions at random (the `allowed` column says how many were allowed).
@@ -19,17 +19,22 @@
 //! - `inproc batch100`: [`Core::authz_check_batch`] with 100 checks per call (decisions/s
 //!   counts checks; latency is per call);
 //! - `http`: `wrk` (one thread, C keep-alive connections) POSTing
-//!   `/api/v2/authorize/check` bodies drawn from 1,000 prepared checks, with a Management
-//!   API token carrying `read:authz` (token verification and the grant re-check included);
+//!   `/api/v2/authorize/check` with 1,000 prepared checks in turn and a Management API
+//!   token carrying `read:authz` (token verification and the grant re-check included);
 //! - `http batch100`: `wrk` POSTing `/check-batch` with 100 checks per request.
 //!
+//! The warm rows (in-process and HTTP) draw their users from a working set of
+//! `AUTHZ_BENCH_HOT_USERS` (1,000) users, each decided once in and out of their
+//! organization before those rows, so they measure decisions from cached effective
+//! permissions (the version read stays on every decision); `cold` uses the other users.
 //! Every in-process row runs a warm-up then a measured window; decisions completed inside
 //! the window give decisions/s and the percentiles. `wrk` runs its own warm-up.
 //! Knobs (environment): `AUTHZ_BENCH_SECS` (5), `AUTHZ_BENCH_WARMUP_SECS` (1),
 //! `AUTHZ_BENCH_CONC` ("1 16 64"), `AUTHZ_BENCH_HTTP_CONNS` ("1 16 64"),
 //! `AUTHZ_BENCH_BACKENDS` ("sqlite postgres"), `AUTHZ_BENCH_USERS` (10000),
-//! `AUTHZ_BENCH_ROLES` (1000), `AUTHZ_BENCH_PERMS` (500), `AUTHZ_BENCH_HTTP` (1; 0 skips
-//! the wrk rows), `WRK` (wrk). PostgreSQL: `CLAVIS_TEST_PG_URL` as for the tests.
+//! `AUTHZ_BENCH_ROLES` (1000), `AUTHZ_BENCH_PERMS` (500), `AUTHZ_BENCH_HOT_USERS` (1000),
+//! `AUTHZ_BENCH_HTTP` (1; 0 skips the wrk rows), `WRK` (wrk). PostgreSQL:
+//! `CLAVIS_TEST_PG_URL` as for the tests.
 
 #![allow(
     clippy::unwrap_used,
@@ -62,6 +67,8 @@ const CHAIN: usize = 5;
 const TENANT_WIDE_PER_USER: usize = 4;
 const ORG_PER_USER: usize = 6;
 const ROLES_PER_TEAM: usize = 2;
+/// Users written per seeding transaction (about 13 statements each).
+const USERS_PER_TX: usize = 200;
 
 struct Config {
     secs: f64,
@@ -72,6 +79,7 @@ struct Config {
     users: usize,
     roles: usize,
     perms: usize,
+    hot_users: usize,
     http: bool,
     wrk: String,
 }
@@ -114,6 +122,7 @@ fn config() -> Config {
         users: num("AUTHZ_BENCH_USERS", "10000") as usize,
         roles: num("AUTHZ_BENCH_ROLES", "1000") as usize,
         perms: num("AUTHZ_BENCH_PERMS", "500") as usize,
+        hot_users: num("AUTHZ_BENCH_HOT_USERS", "1000") as usize,
         http: env_or("AUTHZ_BENCH_HTTP", "1") != "0",
         wrk: env_or("WRK", "wrk"),
     }
@@ -142,6 +151,8 @@ struct Seeded {
     /// The organization of each user (same index).
     user_org: Vec<OrgId>,
     perms: Vec<String>,
+    /// Users `0..hot` are the working set of the warm rows; the rest are cold.
+    hot: usize,
     assignments: usize,
     seed_secs: f64,
 }
@@ -216,6 +227,8 @@ async fn seed(s: &TestServer, cfg: &Config) -> Seeded {
         }
         roles.push(role);
     }
+    tx.commit().await.unwrap();
+    let mut tx = core.store.begin().await.unwrap();
 
     let mut orgs = Vec::with_capacity(ORGS);
     let mut teams = Vec::with_capacity(ORGS * TEAMS_PER_ORG);
@@ -252,6 +265,8 @@ async fn seed(s: &TestServer, cfg: &Config) -> Seeded {
         }
         orgs.push(org);
     }
+    tx.commit().await.unwrap();
+    let mut tx = core.store.begin().await.unwrap();
 
     let mut users = Vec::with_capacity(cfg.users);
     let mut user_org = Vec::with_capacity(cfg.users);
@@ -292,6 +307,10 @@ async fn seed(s: &TestServer, cfg: &Config) -> Seeded {
         }
         users.push(user.id);
         user_org.push(org.id.clone());
+        if (u + 1) % USERS_PER_TX == 0 {
+            tx.commit().await.unwrap();
+            tx = core.store.begin().await.unwrap();
+        }
     }
     tx.commit().await.unwrap();
     Seeded {
@@ -299,14 +318,16 @@ async fn seed(s: &TestServer, cfg: &Config) -> Seeded {
         users,
         user_org,
         perms: (0..cfg.perms).map(perm).collect(),
+        hot: cfg.hot_users.clamp(1, cfg.users.max(1)),
         assignments,
         seed_secs: started.elapsed().as_secs_f64(),
     }
 }
 
-/// The `i`-th check of a stream drawn from `mix`.
+/// The next check of a stream drawn from `mix`: a user of the warm set, in their
+/// organization 70 % of the time, a random permission.
 fn random_check(seeded: &Seeded, mix: &mut Mix, explain: bool) -> CheckRequest {
-    let u = mix.below(seeded.users.len());
+    let u = mix.below(seeded.hot);
     user_check(
         seeded,
         u,
@@ -479,7 +500,7 @@ async fn cold(
                 let (mut lat, mut allowed, mut errors) = (Vec::new(), 0u64, 0u64);
                 let mut mix = Mix(0xC01D);
                 loop {
-                    let u = next.fetch_add(1, Ordering::Relaxed);
+                    let u = seeded.hot + next.fetch_add(1, Ordering::Relaxed);
                     if u >= seeded.users.len() || Instant::now() >= until {
                         break;
                     }
@@ -519,9 +540,30 @@ async fn cold(
     }
 }
 
-/// A Lua string literal holding `s` (long brackets; JSON never holds `]==]`).
-fn lua_str(s: &str) -> String {
-    format!("[==[{s}]==]")
+/// One decision for every (hot user, in their organization or not), so the warm rows
+/// measure decisions from cached effective permissions; returns the seconds it took.
+async fn warm_up(core: &Arc<Core>, seeded: &Arc<Seeded>) -> f64 {
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (core, seeded, next) = (core.clone(), seeded.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= 2 * seeded.hot {
+                        break;
+                    }
+                    let req = user_check(&seeded, k / 2, k % 2 == 0, 0, false);
+                    core.authz_check(&seeded.tenant, &req).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed().as_secs_f64()
 }
 
 /// Writes the wrk script: POST one of `bodies` in turn with the bearer token.
@@ -529,7 +571,8 @@ fn wrk_script(path: &std::path::Path, token: &str, bodies: &[String]) {
     let mut lua = String::new();
     lua.push_str("local bodies = {\n");
     for b in bodies {
-        let _ = writeln!(lua, "  {},", lua_str(b));
+        // Lua long brackets: JSON never holds `]==]`.
+        let _ = writeln!(lua, "  [==[{b}]==],");
     }
     lua.push_str("}\nlocal n = #bodies\nlocal i = 0\n");
     let _ = write!(
@@ -602,8 +645,13 @@ async fn wrk(
     (rps, p50, p99, non2xx, errors)
 }
 
-async fn http_rows(cfg: &Config, s: &TestServer, seeded: &Seeded, backend: Backend) -> Vec<Row> {
-    let token = s.mgmt_token("bench", &["read:authz"]).await;
+async fn http_rows(
+    cfg: &Config,
+    s: &TestServer,
+    token: &str,
+    seeded: &Seeded,
+    backend: Backend,
+) -> Vec<Row> {
     let dir = tempfile::tempdir().unwrap();
     let mut mix = Mix(0x4777);
     let singles: Vec<String> = (0..1000)
@@ -619,8 +667,8 @@ async fn http_rows(cfg: &Config, s: &TestServer, seeded: &Seeded, backend: Backe
         .collect();
     let one = dir.path().join("check.lua");
     let many = dir.path().join("batch.lua");
-    wrk_script(&one, &token, &singles);
-    wrk_script(&many, &token, &batches);
+    wrk_script(&one, token, &singles);
+    wrk_script(&many, token, &batches);
     let url = format!("{}/t/bench/api/v2/authorize/check", s.base_url);
     let batch_url = format!("{url}-batch");
 
@@ -630,7 +678,7 @@ async fn http_rows(cfg: &Config, s: &TestServer, seeded: &Seeded, backend: Backe
         let v: Value = serde_json::from_str(b).unwrap();
         let r = s
             .client
-            .send("POST", "/t/bench/api/v2/authorize/check", &token, Some(&v))
+            .send("POST", "/t/bench/api/v2/authorize/check", token, Some(&v))
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         allowed += usize::from(r.json()["allowed"] == true);
@@ -641,7 +689,7 @@ async fn http_rows(cfg: &Config, s: &TestServer, seeded: &Seeded, backend: Backe
         .send(
             "POST",
             "/t/bench/api/v2/authorize/check-batch",
-            &token,
+            token,
             Some(&v),
         )
         .await;
@@ -706,18 +754,24 @@ fn main() {
         for &backend in &cfg.backends {
             let s = TestServer::start(backend).await;
             let seeded = Arc::new(seed(&s, &cfg).await);
+            let users = seeded.users.len();
             println!(
-                "# {backend:?}: {} users, {} roles (chains of {CHAIN}, {PERMS_PER_ROLE} permissions each, {} on the Api), {} user role assignments ({} tenant-wide, {} in organizations) + {} team role assignments, {ORGS} organizations, {} teams; seeded in {:.1} s",
-                seeded.users.len(),
+                "# {backend:?}: {users} users, {} roles (chains of {CHAIN}, {PERMS_PER_ROLE} permissions each, {} on the Api), {} user role assignments ({} tenant-wide, {} in organizations) + {} team role assignments, {ORGS} organizations, {} teams; seeded in {:.1} s",
                 cfg.roles,
                 cfg.perms,
                 seeded.assignments,
-                seeded.users.len() * TENANT_WIDE_PER_USER,
-                seeded.users.len() * ORG_PER_USER,
+                users * TENANT_WIDE_PER_USER,
+                users * ORG_PER_USER,
                 ORGS * TEAMS_PER_ORG * ROLES_PER_TEAM,
                 ORGS * TEAMS_PER_ORG,
                 seeded.seed_secs
             );
+            // The Management API client is made before anything is cached.
+            let token = if cfg.http {
+                s.mgmt_token("bench", &["read:authz"]).await
+            } else {
+                String::new()
+            };
             println!(
                 "{:<9} {:<28} {:>4} {:>12} {:>8} {:>8} {:>8} {:>6}  note",
                 "backend", "mode", "conc", "decisions/s", "p50_ms", "p99_ms", "allowed%", "errors"
@@ -725,13 +779,20 @@ fn main() {
             let core = Arc::new(s.core.clone());
             let c0 = cfg.conc.iter().copied().max().unwrap_or(16).min(16);
             print_row(&cold(&cfg, &core, &seeded, backend, c0).await);
+            let warm_secs = warm_up(&core, &seeded).await;
+            println!(
+                "# warm set: {} users x (in their organization, tenant-wide), cached in {warm_secs:.1} s",
+                seeded.hot
+            );
+            let single = Kind::Single { explain: false };
             for &c in &cfg.conc {
-                print_row(&inproc(&cfg, &core, &seeded, backend, Kind::Single { explain: false }, c).await);
+                print_row(&inproc(&cfg, &core, &seeded, backend, single, c).await);
             }
-            print_row(&inproc(&cfg, &core, &seeded, backend, Kind::Single { explain: true }, c0).await);
+            let explained = Kind::Single { explain: true };
+            print_row(&inproc(&cfg, &core, &seeded, backend, explained, c0).await);
             print_row(&inproc(&cfg, &core, &seeded, backend, Kind::Batch, 4).await);
             if cfg.http {
-                for r in http_rows(&cfg, &s, &seeded, backend).await {
+                for r in http_rows(&cfg, &s, &token, &seeded, backend).await {
                     print_row(&r);
                 }
             }
