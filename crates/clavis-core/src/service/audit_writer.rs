@@ -44,20 +44,18 @@ impl AuditWriter {
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditEvent, Ack)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = write(&*store, &mut batch).await;
-        for (_, ack) in batch.drain(..) {
+        let (events, acks): (Vec<AuditEvent>, Vec<Ack>) = batch.drain(..).unzip();
+        let result = write(&*store, events).await;
+        for ack in acks {
             let _ = ack.send(result.clone());
         }
     }
 }
 
-async fn write(store: &dyn Store, batch: &mut [(AuditEvent, Ack)]) -> Result<(), String> {
+async fn write(store: &dyn Store, events: Vec<AuditEvent>) -> Result<(), String> {
     let mut by_tenant: BTreeMap<clavis_types::TenantId, Vec<AuditEvent>> = BTreeMap::new();
-    for (e, _) in batch.iter() {
-        by_tenant
-            .entry(e.tenant_id.clone())
-            .or_default()
-            .push(e.clone());
+    for e in events {
+        by_tenant.entry(e.tenant_id.clone()).or_default().push(e);
     }
     let mut tx = store.begin().await.map_err(|e| e.to_string())?;
     for (tenant, mut events) in by_tenant {
