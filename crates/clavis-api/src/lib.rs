@@ -10,6 +10,8 @@ mod error;
 mod html;
 mod metrics;
 mod mgmt;
+
+pub use mgmt::openapi as management_openapi;
 mod middleware;
 mod oauth;
 mod ops;

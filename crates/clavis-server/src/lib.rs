@@ -149,6 +149,13 @@ impl Server {
             source,
         })?;
         let public_url = cfg.public_url_for(local_addr);
+        // Every tenant's built-in Management API lives under the public URL: create it or
+        // add the scopes of this version (tenants created later get it with the tenant).
+        core.set_public_url(&public_url);
+        let updated = core.ensure_management_apis(&public_url).await?;
+        if updated > 0 {
+            tracing::info!(tenants = updated, "brought the Management API up to date");
+        }
         let hostname_of = public_url.clone();
         let ctx = ApiContext::new(
             core.clone(),

@@ -33,6 +33,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     3 => "0003_oauth",
     4 => "0004_audit_chain",
     5 => "0005_authz_version",
+    6 => "0006_management",
 );
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
 pub const POSTGRES: &[Migration] = migrations!("postgres":
@@ -41,6 +42,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     3 => "0003_oauth",
     4 => "0004_audit_chain",
     5 => "0005_authz_version",
+    6 => "0006_management",
 );
 
 /// Data a migration's script cannot move by itself, moved right after that script in the

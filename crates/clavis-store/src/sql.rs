@@ -121,7 +121,9 @@ id_values!(
     clavis_types::Email,
     clavis_types::ClientGrantId,
     clavis_types::SessionId,
-    clavis_types::FamilyId
+    clavis_types::FamilyId,
+    clavis_types::InvitationId,
+    clavis_types::ApiKeyId
 );
 
 /// JSON-encode a value for a TEXT column.

@@ -127,6 +127,14 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0005_authz_version",
         "5b64ab22578ea3030c9d609cf951545739c4fce2155be9db8c29d5bad6a372fe",
     ),
+    (
+        "sqlite/0006_management",
+        "f36c84b700e199cded74e25fd844f7d24c5fe85a2715a8fb2064c0a1b298f85f",
+    ),
+    (
+        "postgres/0006_management",
+        "6bf5e0b6c94fd04e848427126f68ca4ee096cae8bdeff8ea977fdced0972653f",
+    ),
 ];
 
 #[test]

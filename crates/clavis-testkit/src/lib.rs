@@ -22,20 +22,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Every scope the Management API knows (the permissions of its Api in tests).
-pub const MGMT_SCOPES: &[&str] = &[
-    "read:logs",
-    "create:log_checkpoints",
-    "delete:logs",
-    "create:legal_holds",
-    "delete:legal_holds",
-    "delete:user_audit_data",
-    "read:reports",
-    "read:log_streams",
-    "create:log_streams",
-    "update:log_streams",
-    "delete:log_streams",
-    "read:authz",
-];
+pub const MGMT_SCOPES: &[&str] = clavis_core::service::management::MANAGEMENT_SCOPES;
 
 /// A running server and everything needed to talk to it.
 pub struct TestServer {

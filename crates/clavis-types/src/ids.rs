@@ -113,6 +113,10 @@ prefixed_id!(/// A login session (the `sid` claim).
     SessionId, "ses_", "session id");
 prefixed_id!(/// A family of tokens issued from one user grant (one authorization code).
     FamilyId, "tfm_", "token family id");
+prefixed_id!(/// An invitation to join an organization.
+    InvitationId, "uinv_", "invitation id");
+prefixed_id!(/// An API key of the Management API (the id, not the secret key).
+    ApiKeyId, "akey_", "API key id");
 
 /// An OAuth client id: 32 base32 characters, no prefix (clients paste these into config
 /// files and libraries that expect opaque strings, as with Auth0).

@@ -15,17 +15,20 @@
 //! Input is parsed strictly: unknown fields are refused, and every error names the field
 //! (`checks[3].subject.user_id: …`), so a malformed body is a 400, never a 500.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use clavis_core::authz::{CheckRequest, Decision, MAX_BATCH, Subject};
 use clavis_core::model::JsonMap;
 use clavis_types::{ClientId, OrgId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::doc::Errors;
 use super::logs::json_body;
 use super::{Caller, MgmtError, Params};
 use crate::{ApiContext, ApiError};
@@ -39,13 +42,74 @@ const MAX_RESOURCE: usize = 1024;
 /// Largest `context` object of one check, serialized.
 const MAX_CONTEXT_BYTES: usize = 8 * 1024;
 
-pub(super) fn routes() -> Router<ApiContext> {
-    Router::new()
-        .route("/t/{tenant}/api/v2/authorize/check", post(check))
-        .route(
-            "/t/{tenant}/api/v2/authorize/check-batch",
-            post(check_batch),
-        )
+pub(super) fn routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(check))
+        .routes(routes!(check_batch))
+}
+
+/// `?explain=`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ExplainParam {
+    /// Add which role or assignment granted the permission, or why it was denied.
+    explain: Option<bool>,
+}
+
+/// Who is asking: exactly one of the two.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CheckSubject {
+    /// A user (`usr_…`).
+    user_id: Option<String>,
+    /// A machine-to-machine client.
+    client_id: Option<String>,
+}
+
+/// One authorization check.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CheckBody {
+    subject: CheckSubject,
+    /// Inside this organization (`org_…`).
+    organization: Option<String>,
+    /// The Api's identifier (its audience).
+    api: String,
+    /// One permission of that Api.
+    permission: String,
+    /// The resource acted on, for policies.
+    resource: Option<String>,
+    /// Facts for policies (at most 8 KiB of JSON).
+    #[schema(value_type = Option<Object>)]
+    context: Option<serde_json::Value>,
+    /// As `?explain=true`.
+    explain: Option<bool>,
+}
+
+/// Up to 100 checks, answered in order.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BatchBody {
+    checks: Vec<CheckBody>,
+    /// As `?explain=true`, for every check.
+    explain: Option<bool>,
+}
+
+/// A decision: `allowed`, and `explanation` when it was asked for.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DecisionBody {
+    allowed: bool,
+    #[schema(value_type = Option<Object>)]
+    explanation: Option<serde_json::Value>,
+}
+
+/// The decisions of a batch, in the order of its checks.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BatchDecisions {
+    results: Vec<DecisionBody>,
 }
 
 /// One check as sent. Fields are kept as JSON values so that a value of the wrong type
@@ -86,7 +150,13 @@ struct BatchInput {
     explain: Option<Value>,
 }
 
-/// `POST /authorize/check[?explain=true]`
+/// May this user or client use this permission of this Api (in this organization, on
+/// this resource)?
+#[utoipa::path(post, path = "/authorize/check", tag = "authorize", operation_id = "post_authorize_check",
+    params(ExplainParam),
+    request_body = CheckBody,
+    responses((status = 200, description = "The decision", body = DecisionBody), Errors),
+    security(("bearer" = ["read:authz"])))]
 async fn check(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -101,8 +171,12 @@ async fn check(
     Ok(no_store(Json(decision_json(&decision, req.explain))))
 }
 
-/// `POST /authorize/check-batch[?explain=true]` with `{"checks": [ … ]}`: the results in
-/// the order of the checks.
+/// Answer up to 100 authorization checks at once, in order.
+#[utoipa::path(post, path = "/authorize/check-batch", tag = "authorize", operation_id = "post_authorize_check_batch",
+    params(ExplainParam),
+    request_body = BatchBody,
+    responses((status = 200, description = "The decisions, in the order of the checks", body = BatchDecisions), Errors),
+    security(("bearer" = ["read:authz"])))]
 async fn check_batch(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -112,7 +186,8 @@ async fn check_batch(
     caller.require("read:authz")?;
     let explain = explain_param(raw.as_deref())?;
     let input: BatchInput = json_body(&body)?;
-    let explain = explain || flag(input.explain.as_ref(), "explain")?;
+    let asked = flag(input.explain.as_ref(), "explain")?;
+    let explain = explain || asked;
     let Value::Array(items) = input.checks else {
         return Err(bad("checks", "expected an array of checks").into());
     };
@@ -236,7 +311,8 @@ fn parse_check(
         }
         Some(_) => return Err(bad(&field("context"), "expected a JSON object")),
     };
-    let explain = explain || flag(input.explain.as_ref(), &field("explain"))?;
+    let asked = flag(input.explain.as_ref(), &field("explain"))?;
+    let explain = explain || asked;
     Ok(CheckRequest {
         subject,
         organization,

@@ -5,45 +5,140 @@
 //! `create:log_checkpoints`, `delete:logs` (retention purge), `create:legal_holds`,
 //! `delete:legal_holds`, `delete:user_audit_data` (erasure).
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use clavis_core::model::AuditQuery;
 use clavis_core::service::ExportFormat;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::doc::Errors;
 use super::{Caller, MgmtError, Params};
 use crate::{ApiContext, ApiError};
 
 /// Largest export one request returns; larger ranges are exported with the CLI.
 const MAX_EXPORT_BYTES: usize = 64 * 1024 * 1024;
 
-pub(super) fn routes() -> Router<ApiContext> {
-    Router::new()
-        .route("/t/{tenant}/api/v2/logs", get(search))
-        .route("/t/{tenant}/api/v2/logs/verify", get(verify))
-        .route("/t/{tenant}/api/v2/logs/export", get(export))
-        .route("/t/{tenant}/api/v2/logs/purge", post(purge))
-        .route(
-            "/t/{tenant}/api/v2/logs/checkpoints",
-            get(checkpoints).post(checkpoint_now),
-        )
-        .route(
-            "/t/{tenant}/api/v2/logs/legal-holds",
-            get(holds).post(hold_create),
-        )
-        .route(
-            "/t/{tenant}/api/v2/logs/legal-holds/{id}",
-            delete(hold_release),
-        )
-        .route("/t/{tenant}/api/v2/logs/{event_id}", get(one))
-        .route(
-            "/t/{tenant}/api/v2/users/{user_id}/audit-data",
-            delete(erase),
-        )
+pub(super) fn routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(verify))
+        .routes(routes!(export))
+        .routes(routes!(purge))
+        .routes(routes!(checkpoints, checkpoint_now))
+        .routes(routes!(holds, hold_create))
+        .routes(routes!(hold_release))
+        .routes(routes!(one))
+        .routes(routes!(erase))
+}
+
+/// An audit event as the API shows it (`event_id`, `seq`, `timestamp`, `type`, `actor`,
+/// `organization`, `context`, …).
+#[derive(ToSchema)]
+#[schema(value_type = Object)]
+#[allow(dead_code)]
+struct LogEvent(serde_json::Value);
+
+/// A report or record whose fields are described in the operation's summary.
+#[derive(ToSchema)]
+#[schema(value_type = Object)]
+#[allow(dead_code)]
+struct Record(serde_json::Value);
+
+/// The body of `GET /logs`.
+#[derive(Serialize, ToSchema)]
+struct LogPage {
+    #[schema(value_type = Vec<Object>)]
+    logs: Vec<serde_json::Value>,
+    /// The cursor of the next page, or null on the last.
+    next: Option<String>,
+}
+
+/// Filters of `GET /logs` and `GET /logs/export`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct LogFilters {
+    /// Events at or after this time (RFC 3339 or `YYYY-MM-DD`).
+    from: Option<String>,
+    /// Events before this time (RFC 3339 or `YYYY-MM-DD`).
+    to: Option<String>,
+    /// Event types (repeatable, or comma-separated), e.g. `user.login.failure`.
+    r#type: Option<Vec<String>>,
+    /// Events whose actor is this user.
+    user_id: Option<String>,
+    /// Events whose actor is this client.
+    client_id: Option<String>,
+    /// Events in this organization.
+    org_id: Option<String>,
+}
+
+/// Search-only parameters of `GET /logs`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SearchParams {
+    /// Events from this IP address.
+    ip: Option<String>,
+    /// Events about this email address.
+    email: Option<String>,
+    /// `desc` (newest first, the default) or `asc`; empty means the default.
+    #[param(pattern = "^(asc|desc)?$")]
+    order: Option<String>,
+    /// Events per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+    /// `next` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The format of `GET /logs/export`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ExportParams {
+    /// `jsonl` (the default) or `csv`; empty means the default.
+    #[param(pattern = "^(jsonl|csv)?$")]
+    format: Option<String>,
+}
+
+/// `GET /logs/legal-holds?active=`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct HoldParams {
+    /// Only holds not yet released.
+    active: Option<bool>,
+}
+
+/// The body of `GET /logs/checkpoints`.
+#[derive(Serialize, ToSchema)]
+struct CheckpointList {
+    #[schema(value_type = Vec<Object>)]
+    checkpoints: Vec<serde_json::Value>,
+}
+
+/// A signed checkpoint of the chain's head.
+#[derive(Serialize, ToSchema)]
+struct Checkpoint {
+    seq: i64,
+    hash: String,
+    kid: String,
+    /// The checkpoint as a compact JWS signed with the tenant's key.
+    jws: String,
+    created_at: String,
+}
+
+/// The body of `GET /logs/legal-holds`.
+#[derive(Serialize, ToSchema)]
+struct HoldList {
+    #[schema(value_type = Vec<Object>)]
+    legal_holds: Vec<serde_json::Value>,
 }
 
 const FILTERS: &[&str] = &[
@@ -81,7 +176,11 @@ fn query_from(p: &Params, caller: &Caller) -> Result<AuditQuery, MgmtError> {
     Ok(q)
 }
 
-/// `GET /logs?from&to&type&user_id&client_id&org_id&ip&email&order&per_page&cursor`
+/// Search the audit log, newest first by default, with a cursor for the next page.
+#[utoipa::path(get, path = "/logs", tag = "logs", operation_id = "get_logs",
+    params(LogFilters, SearchParams),
+    responses((status = 200, description = "One page of events and the next page's cursor", body = LogPage), Errors),
+    security(("bearer" = ["read:logs"])))]
 async fn search(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -112,7 +211,11 @@ async fn search(
     }))))
 }
 
-/// `GET /logs/{event_id}`
+/// One audit event.
+#[utoipa::path(get, path = "/logs/{event_id}", tag = "logs", operation_id = "get_logs_by_id",
+    params(("event_id" = String, Path, description = "the event's id (`evt_…`)", pattern = "^[A-Za-z0-9_]{1,64}$")),
+    responses((status = 200, description = "The event", body = LogEvent), Errors),
+    security(("bearer" = ["read:logs"])))]
 async fn one(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -132,7 +235,10 @@ async fn one(
     Ok(no_store(Json(view)))
 }
 
-/// `GET /logs/verify`: re-walk the chain and report the first broken link.
+/// Re-walk the tenant's hash chain and report the first broken link, if any.
+#[utoipa::path(get, path = "/logs/verify", tag = "logs", operation_id = "get_logs_verify",
+    responses((status = 200, description = "The verification report", body = Record), Errors),
+    security(("bearer" = ["read:logs"])))]
 async fn verify(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response, MgmtError> {
     caller.require("read:logs")?;
     caller.require_tenant_wide()?;
@@ -141,7 +247,10 @@ async fn verify(State(ctx): State<ApiContext>, caller: Caller) -> Result<Respons
     Ok(no_store(Json(report)))
 }
 
-/// `GET /logs/checkpoints`
+/// The latest signed checkpoints of the chain (at most 100).
+#[utoipa::path(get, path = "/logs/checkpoints", tag = "logs", operation_id = "get_log_checkpoints",
+    responses((status = 200, description = "The checkpoints, newest first", body = CheckpointList), Errors),
+    security(("bearer" = ["read:logs"])))]
 async fn checkpoints(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response, MgmtError> {
     caller.require("read:logs")?;
     caller.require_tenant_wide()?;
@@ -149,7 +258,10 @@ async fn checkpoints(State(ctx): State<ApiContext>, caller: Caller) -> Result<Re
     Ok(no_store(Json(json!({ "checkpoints": list }))))
 }
 
-/// `POST /logs/checkpoints`: sign the current head now.
+/// Sign the chain's current head now.
+#[utoipa::path(post, path = "/logs/checkpoints", tag = "logs", operation_id = "post_log_checkpoints",
+    responses((status = 201, description = "The new checkpoint", body = Checkpoint), Errors),
+    security(("bearer" = ["create:log_checkpoints"])))]
 async fn checkpoint_now(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -159,15 +271,26 @@ async fn checkpoint_now(
     let c = ctx.core.audit_checkpoint(&caller.tenant).await?;
     Ok((
         StatusCode::CREATED,
-        no_store(Json(
-            json!({"seq": c.seq, "hash": c.hash, "kid": c.kid, "jws": c.jws,
-            "created_at": c.created_at.to_rfc3339()}),
-        )),
+        no_store(Json(Checkpoint {
+            seq: c.seq,
+            hash: c.hash,
+            kid: c.kid,
+            jws: c.jws,
+            created_at: c.created_at.to_rfc3339(),
+        })),
     )
         .into_response())
 }
 
-/// `GET /logs/export?format=jsonl|csv&…filters`
+/// Export events as JSON lines or CSV (at most 64 MiB; larger ranges with
+/// `clavis audit export`).
+#[utoipa::path(get, path = "/logs/export", tag = "logs", operation_id = "get_logs_export",
+    params(LogFilters, ExportParams),
+    responses((status = 200, description = "The events, one per line or row", content(
+        (String = "application/x-ndjson"),
+        (String = "text/csv"),
+    )), Errors),
+    security(("bearer" = ["read:logs"])))]
 async fn export(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -239,7 +362,10 @@ impl std::io::Write for Capped {
     }
 }
 
-/// `POST /logs/purge`: delete events older than the tenant's retention now.
+/// Delete events older than the tenant's retention now (legal holds are respected).
+#[utoipa::path(post, path = "/logs/purge", tag = "logs", operation_id = "post_logs_purge",
+    responses((status = 200, description = "What the purge did", body = Record), Errors),
+    security(("bearer" = ["delete:logs"])))]
 async fn purge(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response, MgmtError> {
     caller.require("delete:logs")?;
     caller.require_tenant_wide()?;
@@ -251,7 +377,11 @@ async fn purge(State(ctx): State<ApiContext>, caller: Caller) -> Result<Response
     Ok(no_store(Json(report)))
 }
 
-/// `GET /logs/legal-holds?active=true`
+/// Legal holds on organizations' events.
+#[utoipa::path(get, path = "/logs/legal-holds", tag = "logs", operation_id = "get_legal_holds",
+    params(HoldParams),
+    responses((status = 200, description = "The holds", body = HoldList), Errors),
+    security(("bearer" = ["read:logs"])))]
 async fn holds(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -265,14 +395,21 @@ async fn holds(
     Ok(no_store(Json(json!({ "legal_holds": list }))))
 }
 
-#[derive(Deserialize)]
+/// A new legal hold.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HoldInput {
+    /// The organization whose events must be kept.
     org_id: String,
+    /// Why (a case number, …).
     reason: String,
 }
 
-/// `POST /logs/legal-holds {org_id, reason}`
+/// Place a legal hold on an organization's events: retention purge keeps them.
+#[utoipa::path(post, path = "/logs/legal-holds", tag = "logs", operation_id = "post_legal_holds",
+    request_body = HoldInput,
+    responses((status = 201, description = "The hold", body = Record), Errors),
+    security(("bearer" = ["create:legal_holds"])))]
 async fn hold_create(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -288,7 +425,11 @@ async fn hold_create(
     Ok((StatusCode::CREATED, no_store(Json(hold))).into_response())
 }
 
-/// `DELETE /logs/legal-holds/{id}`: release a hold.
+/// Release a legal hold.
+#[utoipa::path(delete, path = "/logs/legal-holds/{id}", tag = "logs", operation_id = "delete_legal_holds_by_id",
+    params(("id" = String, Path, description = "the hold's id", pattern = "^[A-Za-z0-9_]{1,64}$")),
+    responses((status = 204, description = "Released"), Errors),
+    security(("bearer" = ["delete:legal_holds"])))]
 async fn hold_release(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -308,7 +449,12 @@ async fn hold_release(
     }
 }
 
-/// `DELETE /users/{user_id}/audit-data`: crypto-shred the user's personal data in the log.
+/// Erase a user's personal data from the audit log (crypto-shredding): the events stay,
+/// their personal fields become unreadable.
+#[utoipa::path(delete, path = "/users/{id}/audit-data", tag = "logs", operation_id = "delete_user_audit_data",
+    params(("id" = String, Path, description = "the user's id (`usr_…`)", pattern = "^[A-Za-z0-9_]{1,64}$")),
+    responses((status = 204, description = "Erased"), Errors),
+    security(("bearer" = ["delete:user_audit_data"])))]
 async fn erase(
     State(ctx): State<ApiContext>,
     caller: Caller,
@@ -320,7 +466,7 @@ async fn erase(
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "path `user_id`: expected a user id starting with `usr_`",
+            "path `id`: expected a user id starting with `usr_`",
         )
         .into());
     }
@@ -364,12 +510,15 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T
             format!("request body: `{path}` contains a control character"),
         ));
     }
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("request body: {e}"),
-        )
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let why = e.into_inner();
+        let description = if path == "." || path.is_empty() {
+            format!("request body: {why}")
+        } else {
+            format!("request body: `{path}`: {why}")
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     })
 }
 

@@ -4,34 +4,91 @@
 //! only client-credentials tokens of m2m applications are accepted, and their scopes are
 //! cut down to the client's current grant on every call. A token issued in an
 //! organization's context (`org_id`) would only ever see that organization.
+//!
+//! An API key (`clv_…`, see `api_keys`) is accepted as a bearer token too: it is looked up
+//! by its keyed digest on every request (revocation is immediate on every node), carries
+//! its own scopes, and an organization administrator's key acts for its organization only.
 
+mod api_keys;
 mod authz;
+mod client_grants;
+mod clients;
+mod connections;
+pub(crate) mod doc;
 mod logs;
+mod organizations;
 mod params;
 mod reports;
+mod resource_servers;
+mod roles;
+mod signing_keys;
 mod streams;
+mod teams;
+mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use clavis_core::model::{AuditActor, Tenant};
 use clavis_core::service::RequestMeta;
+use clavis_core::service::management::api_keys::API_KEY_PREFIX;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{ApiContext, ApiError};
 
 pub(crate) use params::Params;
 
-pub(crate) fn routes() -> Router<ApiContext> {
-    Router::new()
-        .merge(authz::routes())
+/// Every operation described in the spec, with paths relative to `{issuer}/api/v2`.
+fn documented() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .merge(streams::routes())
+        .merge(api_keys::routes())
+        .merge(client_grants::routes())
+        .merge(clients::routes())
+        .merge(connections::routes())
+        .merge(organizations::routes())
+        .merge(resource_servers::routes())
+        .merge(roles::routes())
+        .merge(signing_keys::routes())
+        .merge(teams::routes())
+        .merge(users::routes())
         .merge(logs::routes())
         .merge(reports::routes())
-        .merge(streams::routes())
+        .merge(authz::routes())
+}
+
+pub(crate) fn routes() -> Router<ApiContext> {
+    let (documented, _) = documented().split_for_parts();
+    Router::new()
+        .nest("/t/{tenant}/api/v2", documented)
+        .route("/t/{tenant}/api/v2/openapi.json", get(serve_openapi))
+}
+
+/// The OpenAPI 3.1 description of the Management API; `server` is the tenant's
+/// `{issuer}/api/v2` when served, and a `{tenant}` template in the committed copy.
+pub fn openapi(server: Option<&str>) -> utoipa::openapi::OpenApi {
+    let (_, spec) = documented().split_for_parts();
+    doc::finish(spec, server)
+}
+
+/// `GET {issuer}/api/v2/openapi.json`: public, like the discovery document.
+async fn serve_openapi(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = ctx
+        .core
+        .tenant_by_slug(&slug)
+        .await
+        .map_err(|_| ApiError::not_found("tenant"))?;
+    let server = format!("{}/api/v2", ctx.issuer(tenant.slug.as_str()));
+    Ok(axum::Json(openapi(Some(&server))).into_response())
 }
 
 /// The audience of the Management API of the tenant at `issuer`.
@@ -45,6 +102,9 @@ pub(crate) struct Caller {
     pub scopes: Vec<String>,
     /// Set when the token was issued in an organization's context.
     pub org_id: Option<String>,
+    /// When the credential stops working, for an expiring API key (what it makes or
+    /// changes cannot outlive it).
+    pub not_after: Option<clavis_types::Timestamp>,
     pub actor: AuditActor,
     pub meta: RequestMeta,
 }
@@ -66,6 +126,19 @@ impl Caller {
         ctx: &'a crate::Context,
     ) -> Result<tokio::sync::SemaphorePermit<'a>, MgmtError> {
         ctx.heavy.try_acquire().map_err(|_| MgmtError::Busy)
+    }
+
+    /// 403 unless the caller may act on organization `org`: a tenant-wide caller may act
+    /// on any; an organization's token or API key only on its own.
+    pub fn require_org(&self, org: &str) -> Result<(), MgmtError> {
+        match &self.org_id {
+            Some(own) if own != org => Err(MgmtError::Api(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "this credential acts for another organization",
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// 403 unless the caller acts for the whole tenant (not one organization).
@@ -146,9 +219,12 @@ impl FromRequestParts<ApiContext> for Caller {
         parts: &mut Parts,
         ctx: &ApiContext,
     ) -> Result<Self, Self::Rejection> {
-        let slug = parts
-            .uri
-            .path()
+        // Nested routers see the path below their prefix; the tenant is in the original.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_owned(), |u| u.0.path().to_owned());
+        let slug = path
             .strip_prefix("/t/")
             .and_then(|p| p.split('/').next())
             .unwrap_or_default()
@@ -168,6 +244,9 @@ impl FromRequestParts<ApiContext> for Caller {
             .tenant_by_slug(&slug)
             .await
             .map_err(|_| MgmtError::Api(ApiError::not_found("tenant")))?;
+        if token.starts_with(API_KEY_PREFIX) {
+            return api_key_caller(parts, ctx, tenant, &token).await;
+        }
         let issuer = ctx.issuer(tenant.slug.as_str());
         let claims = ctx
             .core
@@ -235,8 +314,48 @@ impl FromRequestParts<ApiContext> for Caller {
             tenant,
             scopes,
             org_id: text("org_id"),
+            not_after: None,
             actor,
             meta,
         })
     }
+}
+
+/// A caller presenting an API key (`clv_…`): looked up by its keyed digest on every
+/// request, so a revoked key is refused at once on every node. The key's id stands in the
+/// audit actor's `client_id` (`akey_…`).
+async fn api_key_caller(
+    parts: &Parts,
+    ctx: &ApiContext,
+    tenant: Arc<Tenant>,
+    token: &str,
+) -> Result<Caller, MgmtError> {
+    let key = ctx
+        .core
+        .api_key_authenticate(&tenant, token)
+        .await
+        .map_err(|_| {
+            MgmtError::Api(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the database is unavailable; retry shortly",
+            ))
+        })?
+        .ok_or(MgmtError::InvalidToken(
+            "the API key is invalid, expired or revoked",
+        ))?;
+    let actor = AuditActor {
+        client_id: Some(key.id.to_string()),
+        ..AuditActor::default()
+    };
+    let mut meta = crate::oauth::request_meta(parts);
+    meta.caller = Some(actor.clone());
+    Ok(Caller {
+        tenant,
+        scopes: key.scopes,
+        org_id: key.org_id.map(|o| o.to_string()),
+        not_after: key.expires_at,
+        actor,
+        meta,
+    })
 }

@@ -2,20 +2,56 @@
 //! `from`, `to` (default: the last 30 days), `org_id` and `format=json|html`. Scope
 //! `read:reports`.
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use clavis_core::service::ReportKind;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::doc::Errors;
 use super::{Caller, MgmtError, Params};
 use crate::{ApiContext, ApiError};
 
-pub(super) fn routes() -> Router<ApiContext> {
-    Router::new().route("/t/{tenant}/api/v2/reports/{kind}", get(report))
+pub(super) fn routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(report))
 }
 
+/// Parameters of a report.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ReportParams {
+    /// Start of the period (RFC 3339 or `YYYY-MM-DD`; default: 30 days before `to`).
+    from: Option<String>,
+    /// End of the period (RFC 3339 or `YYYY-MM-DD`; default: now).
+    to: Option<String>,
+    /// Report on one organization only.
+    org_id: Option<String>,
+    /// `json` (the default) or `html`; empty means the default.
+    #[param(pattern = "^(json|html)?$")]
+    format: Option<String>,
+}
+
+/// A compliance report: sections of figures, series and tables.
+#[derive(ToSchema)]
+#[schema(value_type = Object)]
+#[allow(dead_code)]
+struct Report(serde_json::Value);
+
+/// A compliance report (SOC 2, HIPAA or GDPR evidence) over a period, as JSON or HTML.
+#[utoipa::path(get, path = "/reports/{kind}", tag = "reports", operation_id = "get_reports_by_kind",
+    params(
+        ("kind" = String, Path, description = "`soc2`, `hipaa` or `gdpr`", pattern = "^[A-Za-z0-9_]{1,64}$"),
+        ReportParams,
+    ),
+    responses((status = 200, description = "The report", content(
+        (Report = "application/json"),
+        (String = "text/html"),
+    )), Errors),
+    security(("bearer" = ["read:reports"])))]
 async fn report(
     State(ctx): State<ApiContext>,
     caller: Caller,

@@ -79,6 +79,7 @@ pub use document::{
     UserDoc,
 };
 pub use parse::{parse, to_yaml};
+pub(crate) use validate::{default_auth_method, default_grant_types, validate_application};
 
 use clavis_types::{ClientId, Slug};
 

@@ -27,7 +27,7 @@ pub(super) const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "clien
 /// Shortest initial password accepted in a file.
 pub(super) const MIN_PASSWORD_CHARS: usize = 8;
 
-pub(super) fn default_grant_types(t: AppType) -> Vec<String> {
+pub(crate) fn default_grant_types(t: AppType) -> Vec<String> {
     match t {
         AppType::M2m => vec!["client_credentials".to_owned()],
         AppType::Spa | AppType::Native | AppType::Web => {
@@ -36,7 +36,7 @@ pub(super) fn default_grant_types(t: AppType) -> Vec<String> {
     }
 }
 
-pub(super) fn default_auth_method(t: AppType) -> &'static str {
+pub(crate) fn default_auth_method(t: AppType) -> &'static str {
     if t.is_confidential() {
         "client_secret_basic"
     } else {
@@ -59,6 +59,14 @@ pub(super) fn validate(doc: &Document) -> Result<(), DeclError> {
         v.tenant(&p, t)?;
     }
     Ok(())
+}
+
+/// Check one application on its own, with the rules `apply` uses for each entry of a
+/// file (for the Management API): the error's `path` is relative to the application
+/// (`callbacks[1]`, `refresh_token.idle_lifetime`).
+pub(crate) fn validate_application(a: &ApplicationDoc) -> Result<(), DeclError> {
+    let src = Source::default();
+    V { src: &src }.application(&Path::default(), a)
 }
 
 struct V<'a> {

@@ -140,7 +140,7 @@ pub struct LegalHold {
 }
 
 /// The format a streaming sink delivers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SinkKind {
     /// `POST` of a JSON array of events to an HTTPS endpoint.
@@ -171,7 +171,7 @@ impl SinkKind {
 }
 
 /// Delivery state of a sink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SinkStatus {
     /// Nothing delivered yet.

@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod directory;
 mod keys;
+mod management;
 mod oauth;
 
 pub use access::{Api, Application, Permission, RefreshPolicy, Role, RolePermission};
@@ -17,6 +18,7 @@ pub use directory::{
     UserProfile,
 };
 pub use keys::SigningKey;
+pub use management::{ApiKey, Invitation, OrgConnection};
 pub use oauth::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
 
 /// A JSON object (`user_metadata`, `app_metadata`, connection options…).

@@ -11,6 +11,8 @@ pub trait AppRepo: Send {
     async fn app_insert(&mut self, app: &Application) -> StoreResult<()>;
     async fn app_get(&mut self, t: &TenantId, id: &ClientId) -> StoreResult<Option<Application>>;
     async fn app_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Application>>;
+    /// How many applications the tenant has.
+    async fn app_count(&mut self, t: &TenantId) -> StoreResult<i64>;
     async fn app_update(&mut self, app: &Application) -> StoreResult<bool>;
     async fn app_delete(&mut self, t: &TenantId, id: &ClientId) -> StoreResult<bool>;
 }
@@ -29,8 +31,10 @@ pub trait ApiRepo: Send {
     /// Updates the Api's settings (not its permissions).
     async fn api_update(&mut self, api: &Api) -> StoreResult<bool>;
     async fn api_delete(&mut self, t: &TenantId, id: &ApiId) -> StoreResult<bool>;
-    /// Replace the Api's permissions. Fails with a conflict if a role still holds a
-    /// permission being removed.
+    /// How many Apis the tenant has.
+    async fn api_count(&mut self, t: &TenantId) -> StoreResult<i64>;
+    /// Replace the Api's permissions. Permissions being removed are removed from every
+    /// role holding them (and the tenant's authorization version is bumped).
     async fn api_permissions_set(
         &mut self,
         t: &TenantId,
@@ -45,6 +49,16 @@ pub trait RoleRepo: Send {
     async fn role_get(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<Option<Role>>;
     async fn role_get_by_name(&mut self, t: &TenantId, name: &str) -> StoreResult<Option<Role>>;
     async fn role_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Role>>;
+    /// Roles whose name contains `name_filter` (case-insensitive for ASCII letters), by
+    /// name; all roles without a filter.
+    async fn role_search(
+        &mut self,
+        t: &TenantId,
+        name_filter: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Vec<Role>>;
+    /// How many roles [`role_search`](Self::role_search) would find over all pages.
+    async fn role_count(&mut self, t: &TenantId, name_filter: Option<&str>) -> StoreResult<i64>;
     async fn role_update(&mut self, role: &Role) -> StoreResult<bool>;
     async fn role_delete(&mut self, t: &TenantId, id: &RoleId) -> StoreResult<bool>;
     /// Replace the role's permissions (each must exist on its Api). Bumps the tenant's
@@ -100,6 +114,15 @@ pub trait RoleRepo: Send {
         role: &RoleId,
     ) -> StoreResult<bool>;
     async fn user_roles(&mut self, t: &TenantId, user: &UserId) -> StoreResult<Vec<RoleId>>;
+    /// Users (not soft-deleted) holding `role` tenant-wide, by user id.
+    async fn role_users(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+        page: Page,
+    ) -> StoreResult<Vec<UserId>>;
+    /// How many users [`role_users`](Self::role_users) would list over all pages.
+    async fn role_user_count(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<i64>;
     /// Assignment inside one organization (the user must be a member).
     async fn member_role_add(
         &mut self,

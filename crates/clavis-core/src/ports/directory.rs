@@ -28,6 +28,8 @@ pub trait OrgRepo: Send {
         slug: &Slug,
     ) -> StoreResult<Option<Organization>>;
     async fn org_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Organization>>;
+    /// How many organizations the tenant has.
+    async fn org_count(&mut self, t: &TenantId) -> StoreResult<i64>;
     async fn org_update(&mut self, org: &Organization) -> StoreResult<bool>;
     async fn org_delete(&mut self, t: &TenantId, id: &OrgId) -> StoreResult<bool>;
     /// Add a member; false if already a member.
@@ -66,6 +68,8 @@ pub trait TeamRepo: Send {
         slug: &Slug,
     ) -> StoreResult<Option<Team>>;
     async fn team_list(&mut self, t: &TenantId, org: &OrgId, page: Page) -> StoreResult<Vec<Team>>;
+    /// How many teams the organization has.
+    async fn team_count(&mut self, t: &TenantId, org: &OrgId) -> StoreResult<i64>;
     async fn team_update(&mut self, team: &Team) -> StoreResult<bool>;
     async fn team_delete(&mut self, t: &TenantId, id: &TeamId) -> StoreResult<bool>;
     /// The user must be a member of the team's organization (enforced by the schema).
@@ -88,6 +92,8 @@ pub trait TeamRepo: Send {
         team: &TeamId,
         page: Page,
     ) -> StoreResult<Vec<UserId>>;
+    /// How many members the team has.
+    async fn team_member_count(&mut self, t: &TenantId, team: &TeamId) -> StoreResult<i64>;
     /// The teams of `org` the user belongs to.
     async fn user_teams(
         &mut self,
@@ -115,6 +121,8 @@ pub trait UserRepo: Send {
     -> StoreResult<Option<User>>;
     /// Users that are not soft-deleted, oldest first.
     async fn user_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<User>>;
+    /// How many users are not soft-deleted.
+    async fn user_count(&mut self, t: &TenantId) -> StoreResult<i64>;
     async fn user_update(&mut self, user: &User) -> StoreResult<bool>;
     async fn user_soft_delete(
         &mut self,
@@ -155,6 +163,13 @@ pub trait ConnectionRepo: Send {
         name: &str,
     ) -> StoreResult<Option<Connection>>;
     async fn connection_list(&mut self, t: &TenantId, page: Page) -> StoreResult<Vec<Connection>>;
+    async fn connection_count(&mut self, t: &TenantId) -> StoreResult<i64>;
+    /// How many identities (of users, deleted or not) the connection holds.
+    async fn connection_identity_count(
+        &mut self,
+        t: &TenantId,
+        id: &ConnectionId,
+    ) -> StoreResult<i64>;
     async fn connection_update(&mut self, c: &Connection) -> StoreResult<bool>;
     async fn connection_delete(&mut self, t: &TenantId, id: &ConnectionId) -> StoreResult<bool>;
 }

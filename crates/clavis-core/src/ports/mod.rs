@@ -13,12 +13,14 @@ mod access;
 mod audit;
 mod directory;
 mod keys;
+mod management;
 mod oauth;
 
 pub use access::{ApiRepo, AppRepo, RoleRepo};
 pub use audit::{AuditRepo, AuditSinkRepo};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
+pub use management::{ApiKeyRepo, InvitationRepo, OrgConnectionRepo};
 pub use oauth::{GrantRepo, SessionRepo, TokenRepo};
 
 use crate::StoreError;
@@ -74,6 +76,9 @@ pub trait Tx:
     + TokenRepo
     + AuditRepo
     + AuditSinkRepo
+    + OrgConnectionRepo
+    + InvitationRepo
+    + ApiKeyRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use clavis_types::{ApiId, ClientGrantId, ClientId, FamilyId, SessionId, TenantId, Timestamp};
 
 use super::StoreResult;
-use crate::model::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
+use crate::model::{AuthorizationCode, ClientGrant, Page, RefreshToken, Session, TokenFamily};
 
 #[async_trait]
 pub trait GrantRepo: Send {
@@ -22,6 +22,30 @@ pub trait GrantRepo: Send {
         client: &ClientId,
     ) -> StoreResult<Vec<ClientGrant>>;
     async fn client_grant_delete(&mut self, t: &TenantId, id: &ClientGrantId) -> StoreResult<bool>;
+    /// Insert a new grant; a conflict if the client already has one on the Api.
+    async fn client_grant_insert(&mut self, g: &ClientGrant) -> StoreResult<()>;
+    async fn client_grant_get_by_id(
+        &mut self,
+        t: &TenantId,
+        id: &ClientGrantId,
+    ) -> StoreResult<Option<ClientGrant>>;
+    /// Set the scope (and `updated_at`) of the grant with `g.id`; false if it is gone.
+    async fn client_grant_update(&mut self, g: &ClientGrant) -> StoreResult<bool>;
+    /// The tenant's grants, optionally only those of one client and/or one Api, by id.
+    async fn client_grant_search(
+        &mut self,
+        t: &TenantId,
+        client: Option<&ClientId>,
+        api: Option<&ApiId>,
+        page: Page,
+    ) -> StoreResult<Vec<ClientGrant>>;
+    /// How many grants [`client_grant_search`](Self::client_grant_search) would find.
+    async fn client_grant_count(
+        &mut self,
+        t: &TenantId,
+        client: Option<&ClientId>,
+        api: Option<&ApiId>,
+    ) -> StoreResult<i64>;
 }
 
 #[async_trait]

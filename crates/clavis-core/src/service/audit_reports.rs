@@ -65,19 +65,12 @@ const PERSONAL_KEYS: [&str; 10] = [
 ];
 
 /// Event types (`prefix*` for every type that starts so) that reports look for but that
-/// no code path of Clavis records yet: deleting or blocking a user, role, membership and
-/// grant changes, emergency access and data exports. (Applications and grants change only
-/// through `apply`, recorded as `config.applied`.)
-pub(crate) const NOT_RECORDED_YET: [&str; 10] = [
-    "client_grant.*",
-    "user.deleted",
-    "user.blocked",
-    "user.role*",
+/// no code path of Clavis records yet: data exports and emergency access. (User, role,
+/// membership, application and grant changes are recorded by the Management API.)
+pub(crate) const NOT_RECORDED_YET: [&str; 4] = [
     "user.export*",
     "user.data_exported",
     "audit.subject_export*",
-    "role.*",
-    "organization.member*",
     "access.emergency*",
 ];
 

@@ -91,6 +91,18 @@ impl Core {
         tx: &mut dyn Tx,
         tenant: &Tenant,
     ) -> Result<Rotation, CoreError> {
+        self.rotate_signing_keys_as(tx, tenant, &RequestMeta::default())
+            .await
+    }
+
+    /// [`Core::rotate_signing_keys`] on behalf of a caller (`meta.caller` becomes the
+    /// actor of the audit event).
+    pub async fn rotate_signing_keys_as(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+        meta: &RequestMeta,
+    ) -> Result<Rotation, CoreError> {
         let now = self.now();
         let keys = tx.key_list(&tenant.id).await?;
         let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) else {
@@ -100,7 +112,8 @@ impl Core {
             let mut ctx = JsonMap::new();
             ctx.insert("kid".into(), next.kid.as_str().into());
             ctx.insert("alg".into(), next.alg.as_str().into());
-            self.key_event(tx, tenant, "key.published", ctx).await?;
+            self.key_event(tx, tenant, "key.published", ctx, meta)
+                .await?;
             return Ok(Rotation::NextPublished {
                 usable_at: next.created_at.plus_secs(JWKS_MAX_AGE_SECS),
             });
@@ -146,7 +159,7 @@ impl Core {
         ctx.insert("retired_kids".into(), retired_kids.into());
         ctx.insert("next_kid".into(), new_next.kid.as_str().into());
         // Last, after the key rows: a concurrent rotation has already been refused above.
-        self.key_event(tx, tenant, "key.rotated", ctx).await?;
+        self.key_event(tx, tenant, "key.rotated", ctx, meta).await?;
         Ok(Rotation::Rotated(Box::new(active)))
     }
 
@@ -157,6 +170,7 @@ impl Core {
         tenant: &Tenant,
         event_type: &str,
         context: JsonMap,
+        meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let event = self.audit_event(
             &tenant.id,
@@ -164,7 +178,7 @@ impl Core {
             AuditActor::default(),
             None,
             context,
-            &RequestMeta::default(),
+            meta,
         );
         self.audit_in(tx, event).await
     }

@@ -14,6 +14,7 @@ mod bootstrap;
 mod cache;
 mod keyring;
 mod keys;
+pub mod management;
 mod tenants;
 
 pub use audit::RequestMeta;
@@ -61,6 +62,9 @@ pub struct Core {
     pub audit_writer: Option<AuditWriter>,
     /// Effective permissions and role graphs, valid per authorization version.
     pub authz: Arc<crate::authz::AuthzCache>,
+    /// The server's public URL, once known (tenants' issuers and built-in Apis depend on
+    /// it); set once at start with [`Core::set_public_url`].
+    pub public_url: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Core {
@@ -74,6 +78,7 @@ impl Core {
             audit_writer: AuditWriter::spawn(store.clone()),
             caches: Arc::new(Caches::default()),
             authz: Arc::new(crate::authz::AuthzCache::default()),
+            public_url: Arc::new(std::sync::OnceLock::new()),
             store,
             clock,
             rng,
@@ -83,6 +88,11 @@ impl Core {
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),
         }
+    }
+
+    /// Record the server's public URL (without a trailing `/`); the first value wins.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
     }
 
     pub fn now(&self) -> Timestamp {

@@ -16,7 +16,8 @@ pub const DEFAULT_CONNECTION: &str = "Username-Password-Authentication";
 
 impl Core {
     /// Create a tenant inside `tx`: its wrapped data key, the default database connection,
-    /// and an active plus a published next signing key.
+    /// an active plus a published next signing key, and (once the server's public URL is
+    /// known) its built-in Management API.
     pub async fn create_tenant(
         &self,
         tx: &mut dyn Tx,
@@ -51,6 +52,9 @@ impl Core {
         })
         .await?;
         self.init_signing_keys(tx, &tenant).await?;
+        if let Some(url) = self.public_url.get() {
+            self.ensure_management_api_in(tx, &tenant, url).await?;
+        }
         Ok(tenant)
     }
 

@@ -78,6 +78,19 @@ impl AppRepo for SqlTx {
             .map(app)
             .collect()
     }
+    async fn app_count(&mut self, t: &TenantId) -> StoreResult<i64> {
+        match self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM applications WHERE tenant_id = $1",
+                t
+            ))
+            .await?
+        {
+            Some(r) => r.int("n"),
+            None => Ok(0),
+        }
+    }
     async fn app_update(&mut self, a: &Application) -> StoreResult<bool> {
         let n = self
             .conn
@@ -241,6 +254,16 @@ impl ApiRepo for SqlTx {
             ))
             .await?;
         Ok(bump_if(&mut self.conn, t, n).await? == 1)
+    }
+    async fn api_count(&mut self, t: &TenantId) -> StoreResult<i64> {
+        match self
+            .conn
+            .fetch_opt(q!("SELECT COUNT(*) AS n FROM apis WHERE tenant_id = $1", t))
+            .await?
+        {
+            Some(r) => r.int("n"),
+            None => Ok(0),
+        }
     }
     async fn api_permissions_set(
         &mut self,

@@ -141,6 +141,15 @@ impl OrgRepo for SqlTx {
             .map(org)
             .collect()
     }
+    async fn org_count(&mut self, t: &TenantId) -> StoreResult<i64> {
+        self.conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM organizations WHERE tenant_id = $1",
+                t
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))
+    }
     async fn org_update(&mut self, o: &Organization) -> StoreResult<bool> {
         let n = self
             .conn
@@ -307,6 +316,16 @@ impl TeamRepo for SqlTx {
             .map(team)
             .collect()
     }
+    async fn team_count(&mut self, t: &TenantId, org: &OrgId) -> StoreResult<i64> {
+        self.conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM teams WHERE tenant_id = $1 AND org_id = $2",
+                t,
+                org
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))
+    }
     async fn team_update(&mut self, tm: &Team) -> StoreResult<bool> {
         let n =
             self.conn
@@ -385,6 +404,16 @@ impl TeamRepo for SqlTx {
             .iter()
             .map(|r| r.parse("user_id", UserId::parse))
             .collect()
+    }
+    async fn team_member_count(&mut self, t: &TenantId, team: &TeamId) -> StoreResult<i64> {
+        self.conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM team_members WHERE tenant_id = $1 AND team_id = $2",
+                t,
+                team
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))
     }
     async fn user_teams(
         &mut self,

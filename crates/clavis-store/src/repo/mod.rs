@@ -5,6 +5,7 @@ mod audit;
 mod audit_sinks;
 mod directory;
 mod keys;
+mod management;
 mod oauth;
 mod roles;
 mod users;

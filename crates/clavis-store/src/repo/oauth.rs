@@ -1,12 +1,15 @@
 //! Client grants, sessions, authorization codes, token families, refresh tokens.
 
 use async_trait::async_trait;
-use clavis_core::model::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
+use clavis_core::model::{
+    AuthorizationCode, ClientGrant, Page, RefreshToken, Session, TokenFamily,
+};
 use clavis_core::ports::{GrantRepo, SessionRepo, StoreResult, TokenRepo};
 use clavis_types::{
     ApiId, ClientGrantId, ClientId, FamilyId, OrgId, SessionId, TenantId, Timestamp, UserId,
 };
 
+use super::page_args;
 use crate::SqlTx;
 use crate::sql::{Row, json, q};
 
@@ -77,6 +80,89 @@ impl GrantRepo for SqlTx {
             ))
             .await?;
         Ok(n == 1)
+    }
+    async fn client_grant_insert(&mut self, g: &ClientGrant) -> StoreResult<()> {
+        self.conn
+            .exec(q!(
+                "INSERT INTO client_grants (tenant_id, id, client_id, api_id, scope, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &g.tenant_id, &g.id, &g.client_id, &g.api_id, json(&g.scope), g.created_at, g.updated_at
+            ))
+            .await
+            .map(drop)
+    }
+    async fn client_grant_get_by_id(
+        &mut self,
+        t: &TenantId,
+        id: &ClientGrantId,
+    ) -> StoreResult<Option<ClientGrant>> {
+        self.conn
+            .fetch_opt(q!(
+                "SELECT * FROM client_grants WHERE tenant_id = $1 AND id = $2",
+                t,
+                id
+            ))
+            .await?
+            .map(|r| grant(&r))
+            .transpose()
+    }
+    async fn client_grant_update(&mut self, g: &ClientGrant) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "UPDATE client_grants SET scope = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+                &g.tenant_id,
+                &g.id,
+                json(&g.scope),
+                g.updated_at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+    async fn client_grant_search(
+        &mut self,
+        t: &TenantId,
+        client: Option<&ClientId>,
+        api: Option<&ApiId>,
+        page: Page,
+    ) -> StoreResult<Vec<ClientGrant>> {
+        let (l, o) = page_args(page);
+        self.conn
+            .fetch(q!(
+                "SELECT * FROM client_grants WHERE tenant_id = $1
+                    AND ($2 IS NULL OR client_id = $2) AND ($3 IS NULL OR api_id = $3)
+                 ORDER BY id LIMIT $4 OFFSET $5",
+                t,
+                client,
+                api,
+                l,
+                o
+            ))
+            .await?
+            .iter()
+            .map(grant)
+            .collect()
+    }
+    async fn client_grant_count(
+        &mut self,
+        t: &TenantId,
+        client: Option<&ClientId>,
+        api: Option<&ApiId>,
+    ) -> StoreResult<i64> {
+        match self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM client_grants WHERE tenant_id = $1
+                    AND ($2 IS NULL OR client_id = $2) AND ($3 IS NULL OR api_id = $3)",
+                t,
+                client,
+                api
+            ))
+            .await?
+        {
+            Some(r) => r.int("n"),
+            None => Ok(0),
+        }
     }
 }
 

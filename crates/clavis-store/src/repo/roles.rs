@@ -42,6 +42,24 @@ pub(crate) async fn bump_if(conn: &mut Conn, t: &TenantId, changed: u64) -> Stor
     Ok(changed)
 }
 
+/// A `LIKE` pattern (escape character `\`) matching lower-cased names that contain
+/// `filter` (lower-cased for ASCII letters); every name without a filter.
+fn like_pattern(filter: Option<&str>) -> String {
+    let Some(f) = filter else {
+        return "%".to_owned();
+    };
+    let mut p = String::with_capacity(f.len() + 2);
+    p.push('%');
+    for c in f.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c.to_ascii_lowercase());
+    }
+    p.push('%');
+    p
+}
+
 fn role_ids(rows: &[Row]) -> StoreResult<Vec<RoleId>> {
     rows.iter()
         .map(|r| r.parse("role_id", RoleId::parse))
@@ -100,6 +118,41 @@ impl RoleRepo for SqlTx {
             .iter()
             .map(role)
             .collect()
+    }
+    async fn role_search(
+        &mut self,
+        t: &TenantId,
+        name_filter: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Vec<Role>> {
+        let (l, o) = page_args(page);
+        self.conn
+            .fetch(q!(
+                "SELECT * FROM roles WHERE tenant_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\'
+                 ORDER BY name, id LIMIT $3 OFFSET $4",
+                t,
+                like_pattern(name_filter),
+                l,
+                o
+            ))
+            .await?
+            .iter()
+            .map(role)
+            .collect()
+    }
+    async fn role_count(&mut self, t: &TenantId, name_filter: Option<&str>) -> StoreResult<i64> {
+        match self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM roles WHERE tenant_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\'",
+                t,
+                like_pattern(name_filter)
+            ))
+            .await?
+        {
+            Some(r) => r.int("n"),
+            None => Ok(0),
+        }
     }
     async fn role_update(&mut self, r: &Role) -> StoreResult<bool> {
         let n = self
@@ -298,6 +351,45 @@ impl RoleRepo for SqlTx {
             ))
             .await?;
         role_ids(&rows)
+    }
+    async fn role_users(
+        &mut self,
+        t: &TenantId,
+        role: &RoleId,
+        page: Page,
+    ) -> StoreResult<Vec<UserId>> {
+        let (l, o) = page_args(page);
+        self.conn
+            .fetch(q!(
+                "SELECT r.user_id FROM user_roles r
+                 JOIN users u ON u.tenant_id = r.tenant_id AND u.id = r.user_id
+                 WHERE r.tenant_id = $1 AND r.role_id = $2 AND u.deleted_at IS NULL
+                 ORDER BY r.user_id LIMIT $3 OFFSET $4",
+                t,
+                role,
+                l,
+                o
+            ))
+            .await?
+            .iter()
+            .map(|r| r.parse("user_id", UserId::parse))
+            .collect()
+    }
+    async fn role_user_count(&mut self, t: &TenantId, role: &RoleId) -> StoreResult<i64> {
+        match self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM user_roles r
+                 JOIN users u ON u.tenant_id = r.tenant_id AND u.id = r.user_id
+                 WHERE r.tenant_id = $1 AND r.role_id = $2 AND u.deleted_at IS NULL",
+                t,
+                role
+            ))
+            .await?
+        {
+            Some(r) => r.int("n"),
+            None => Ok(0),
+        }
     }
     async fn member_role_add(
         &mut self,

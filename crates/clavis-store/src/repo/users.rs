@@ -98,6 +98,16 @@ impl UserRepo for SqlTx {
             .map(user)
             .collect()
     }
+    async fn user_count(&mut self, t: &TenantId) -> StoreResult<i64> {
+        let row = self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND deleted_at IS NULL",
+                t
+            ))
+            .await?;
+        row.map_or(Ok(0), |r| r.int("n"))
+    }
     async fn user_update(&mut self, u: &User) -> StoreResult<bool> {
         // Blocking or unblocking changes every decision about the user: bump the
         // authorization version when `blocked` is about to change.
@@ -283,6 +293,31 @@ impl ConnectionRepo for SqlTx {
             .iter()
             .map(connection)
             .collect()
+    }
+    async fn connection_count(&mut self, t: &TenantId) -> StoreResult<i64> {
+        let row = self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM connections WHERE tenant_id = $1",
+                t
+            ))
+            .await?;
+        row.map_or(Ok(0), |r| r.int("n"))
+    }
+    async fn connection_identity_count(
+        &mut self,
+        t: &TenantId,
+        id: &ConnectionId,
+    ) -> StoreResult<i64> {
+        let row = self
+            .conn
+            .fetch_opt(q!(
+                "SELECT COUNT(*) AS n FROM identities WHERE tenant_id = $1 AND connection_id = $2",
+                t,
+                id
+            ))
+            .await?;
+        row.map_or(Ok(0), |r| r.int("n"))
     }
     async fn connection_update(&mut self, c: &Connection) -> StoreResult<bool> {
         let n = self

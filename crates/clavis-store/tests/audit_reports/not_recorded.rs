@@ -24,7 +24,7 @@ pub(super) async fn sections_fed_only_by_events_clavis_does_not_record_say_so(db
     let core = core(&db);
     let t = tenant(&core, "quiet", TenantSettings::default()).await;
     let u1 = user(&core, &t, "u1@quiet.example", false).await;
-    // Only what Clavis records today: logins, a failure, a key rotation.
+    // Logins, a failure, a key rotation; no exports, no emergency access.
     record(
         &core,
         &t,
@@ -39,38 +39,26 @@ pub(super) async fn sections_fed_only_by_events_clavis_does_not_record_say_so(db
     .await;
 
     let r = report(&core, &t, ReportKind::Soc2, None).await;
-    assert_eq!(
-        fig(&r, "deprovisioning", "deprovisioning_events"),
-        Value::Null
-    );
-    assert_eq!(
-        figure_display(&r, "deprovisioning", "deprovisioning_events"),
-        "not recorded"
-    );
-    let deprov = section(&r, "deprovisioning");
-    assert!(
-        deprov.summary.contains("does not record"),
-        "{}",
-        deprov.summary
-    );
-    assert!(says_not_recorded(&r, "deprovisioning", "user.deleted"));
-    assert!(says_not_recorded(&r, "deprovisioning", "user.blocked"));
-    // Access changes: only `apply` is recorded, and the section says so.
+    // Deprovisioning and access changes are recorded (Management API): none in the log
+    // is a real zero, with no "not recorded" note.
+    assert_eq!(fig(&r, "deprovisioning", "deprovisioning_events"), json!(0));
+    assert!(!says_not_recorded(&r, "deprovisioning", "user.deleted"));
+    assert!(!says_not_recorded(&r, "deprovisioning", "user.blocked"));
     assert_eq!(fig(&r, "access_changes", "access_changes"), json!(0));
-    assert!(says_not_recorded(&r, "access_changes", "role.*"));
-    assert!(says_not_recorded(
+    assert!(!says_not_recorded(&r, "access_changes", "role.*"));
+    assert!(!says_not_recorded(
         &r,
         "access_changes",
         "organization.member*"
     ));
-    assert!(
-        section(&r, "access_changes")
-            .notes
-            .iter()
-            .any(|n| n.contains("`config.applied`"))
-    );
     // Sections fed by recorded events carry no such note.
-    for sec in ["failed_logins", "mfa_coverage", "key_rotations"] {
+    for sec in [
+        "failed_logins",
+        "mfa_coverage",
+        "key_rotations",
+        "deprovisioning",
+        "access_changes",
+    ] {
         assert!(
             section(&r, sec)
                 .notes
@@ -109,7 +97,7 @@ pub(super) async fn sections_fed_only_by_events_clavis_does_not_record_say_so(db
         Value::Null
     );
     assert_eq!(fig(&r, "data_subject_requests", "erasures"), json!(0));
-    assert!(says_not_recorded(
+    assert!(!says_not_recorded(
         &r,
         "data_subject_requests",
         "user.deleted"

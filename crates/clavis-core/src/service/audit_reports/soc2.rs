@@ -310,15 +310,10 @@ fn access_section(s: &mut Soc2, ctx: &Ctx<'_>) -> Section {
     let rows = std::mem::replace(&mut s.access_rows, Rows::new(&[]));
     sec.tables.push(rows.table("changes", "Changes"));
     sec.note(
-        "Access changes are recorded today only when declarative configuration is applied \
+        "Access changes are the Management API's role, role assignment, membership, \
+         application and client grant events, and applies of declarative configuration \
          (`config.applied`, one event per apply listing what it changed).",
     );
-    sec.not_recorded_note(&[
-        "role.*",
-        "user.role*",
-        "organization.member*",
-        "client_grant.*",
-    ]);
     sec
 }
 

@@ -44,7 +44,7 @@ pub const MAX_SINK_BATCH: u32 = 1000;
 pub const SINK_ID_PREFIX: &str = "snk_";
 
 /// What an administrator submits to create a sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkInput {
     /// Unique within the tenant, 1–100 characters.
@@ -56,9 +56,11 @@ pub struct SinkInput {
     /// Bearer token (`https`, optional; also the HMAC key when `signature` is on), HEC token
     /// (`splunk_hec`, required) or API key (`datadog`, required). `syslog` takes none.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub secret: Option<Secret>,
     /// Kind-specific options; see [`validate_options`].
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub options: JsonMap,
     /// Create the sink paused (`false`); default `true`.
     #[serde(default = "default_true")]
@@ -75,21 +77,23 @@ fn default_true() -> bool {
 
 /// A change to a sink: absent fields stay as they are. The kind cannot change (delete
 /// and create instead).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkPatch {
     pub name: Option<String>,
     pub endpoint: Option<String>,
     /// A new secret; an empty string removes it.
+    #[schema(value_type = Option<String>)]
     pub secret: Option<Secret>,
     /// Replaces all options.
+    #[schema(value_type = Option<Object>)]
     pub options: Option<JsonMap>,
 }
 
 /// A sink as the API shows it: no secret (only whether one is set), the endpoint without
 /// user info, query string or fragment (they may carry a token), and `status` reads
 /// `paused` while the sink is disabled whatever the last delivery did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SinkView {
     pub id: String,
     pub name: String,
@@ -97,6 +101,7 @@ pub struct SinkView {
     /// Scheme, host, port and path only (see [`endpoint_for_log`]).
     pub endpoint: String,
     pub has_secret: bool,
+    #[schema(value_type = Object)]
     pub options: JsonMap,
     pub enabled: bool,
     pub status: SinkStatus,

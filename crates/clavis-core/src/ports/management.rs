@@ -1,0 +1,103 @@
+//! Ports of the Management API's own resources: organization connections, invitations
+//! and API keys.
+
+use async_trait::async_trait;
+use clavis_types::{ApiKeyId, ConnectionId, InvitationId, OrgId, TenantId, Timestamp};
+
+use super::StoreResult;
+use crate::model::{ApiKey, Invitation, OrgConnection, Page};
+
+/// Connections enabled per organization.
+#[async_trait]
+pub trait OrgConnectionRepo {
+    /// Enable a connection for an organization, or change how it is enabled.
+    async fn org_connection_upsert(&mut self, c: &OrgConnection) -> StoreResult<()>;
+    async fn org_connection_get(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        connection: &ConnectionId,
+    ) -> StoreResult<Option<OrgConnection>>;
+    async fn org_connection_list(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        page: Page,
+    ) -> StoreResult<Vec<OrgConnection>>;
+    async fn org_connection_count(&mut self, t: &TenantId, org: &OrgId) -> StoreResult<i64>;
+    async fn org_connection_delete(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        connection: &ConnectionId,
+    ) -> StoreResult<bool>;
+}
+
+/// Invitations to organizations.
+#[async_trait]
+pub trait InvitationRepo {
+    async fn invitation_insert(&mut self, i: &Invitation) -> StoreResult<()>;
+    async fn invitation_get(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        id: &InvitationId,
+    ) -> StoreResult<Option<Invitation>>;
+    /// The invitation whose ticket has this digest (expired ones included).
+    async fn invitation_by_ticket(
+        &mut self,
+        t: &TenantId,
+        digest: &[u8],
+    ) -> StoreResult<Option<Invitation>>;
+    /// Newest first.
+    async fn invitation_list(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        page: Page,
+    ) -> StoreResult<Vec<Invitation>>;
+    async fn invitation_count(&mut self, t: &TenantId, org: &OrgId) -> StoreResult<i64>;
+    async fn invitation_delete(
+        &mut self,
+        t: &TenantId,
+        org: &OrgId,
+        id: &InvitationId,
+    ) -> StoreResult<bool>;
+}
+
+/// API keys of the Management API.
+#[async_trait]
+pub trait ApiKeyRepo {
+    async fn api_key_insert(&mut self, k: &ApiKey) -> StoreResult<()>;
+    async fn api_key_get(&mut self, t: &TenantId, id: &ApiKeyId) -> StoreResult<Option<ApiKey>>;
+    /// The key of this tenant with this digest, revoked and expired ones included.
+    async fn api_key_by_digest(
+        &mut self,
+        t: &TenantId,
+        digest: &[u8],
+    ) -> StoreResult<Option<ApiKey>>;
+    /// Newest first; with `org`, only that organization's keys.
+    async fn api_key_list(
+        &mut self,
+        t: &TenantId,
+        org: Option<&OrgId>,
+        page: Page,
+    ) -> StoreResult<Vec<ApiKey>>;
+    async fn api_key_count(&mut self, t: &TenantId, org: Option<&OrgId>) -> StoreResult<i64>;
+    /// Replace name, scopes, expiry, hint and digest (rotation) of an unrevoked key.
+    async fn api_key_update(&mut self, k: &ApiKey) -> StoreResult<bool>;
+    /// Record a use; written at most about once a minute per key by the caller.
+    async fn api_key_touch(
+        &mut self,
+        t: &TenantId,
+        id: &ApiKeyId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Revoke; `false` when it does not exist or is already revoked.
+    async fn api_key_revoke(
+        &mut self,
+        t: &TenantId,
+        id: &ApiKeyId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+}
