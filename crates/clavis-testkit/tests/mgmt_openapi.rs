@@ -53,6 +53,22 @@ async fn the_spec_is_served_per_tenant(b: Backend) {
         );
         assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     }
+    // The committed copy describes the same operations and schemas (only the server
+    // differs: a `{tenant}` template there).
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json"),
+        )
+        .expect("docs/openapi.json"),
+    )
+    .expect("docs/openapi.json is JSON");
+    let served = spec(&s, "default").await;
+    assert_eq!(
+        committed["paths"], served["paths"],
+        "regenerate docs/openapi.json"
+    );
+    assert_eq!(committed["components"], served["components"]);
+    assert_eq!(committed["servers"][0]["url"], "/t/{tenant}/api/v2");
     // Public, like discovery: no token needed. An unknown tenant is a 404.
     let r = s.client.get("/t/nobody/api/v2/openapi.json").await;
     assert_eq!(r.status, 404, "{}", r.body);

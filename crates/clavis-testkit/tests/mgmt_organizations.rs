@@ -16,7 +16,9 @@ mod invitations;
 mod org_admin;
 
 use invitations::{enabled_connections, invitations_show_their_link_once};
-use org_admin::org_admin_key_reaches_only_its_organization;
+use org_admin::{
+    org_admin_assigns_only_roles_the_tenant_allows, org_admin_key_reaches_only_its_organization,
+};
 
 clavis_testkit::on_both!(
     organization_lifecycle,
@@ -26,6 +28,7 @@ clavis_testkit::on_both!(
     invitations_show_their_link_once,
     enabled_connections,
     org_admin_key_reaches_only_its_organization,
+    org_admin_assigns_only_roles_the_tenant_allows,
 );
 
 const PW: &str = "correct horse battery";

@@ -20,6 +20,7 @@ use relations::{
 clavis_testkit::on_both!(
     role_life_cycle,
     role_list_pages_and_filters,
+    role_filter_with_non_ascii_letters,
     role_input_is_strict,
     role_scopes_and_tenants,
     role_permissions_follow_decisions,
@@ -643,4 +644,34 @@ async fn role_permissions_must_exist_on_their_api(b: Backend) {
     // Nothing was half-applied.
     let r = send(&s, &token, "GET", &path, None).await;
     assert_eq!(r.json(), json!([]), "{}", r.body);
+}
+
+/// A filter with letters outside ASCII finds the names that contain it as written, on
+/// every backend (PostgreSQL lower-cases them in names, SQLite does not).
+async fn role_filter_with_non_ascii_letters(b: Backend) {
+    let s = TestServer::start(b).await;
+    let token = s.mgmt_token("default", ALL).await;
+    create_role(&s, &token, "Équipe support").await;
+    create_role(&s, &token, "billing").await;
+    // `Équipe`, percent-encoded.
+    let r = send(
+        &s,
+        &token,
+        "GET",
+        &format!("{ROLES}?name_filter=%C3%89quipe&include_totals=true"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["total"], 1, "{}", r.body);
+    assert_eq!(r.json()["roles"][0]["name"], "Équipe support", "{}", r.body);
+    let r = send(
+        &s,
+        &token,
+        "GET",
+        &format!("{ROLES}?name_filter=%C3%89QUIPE"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.body);
 }

@@ -23,6 +23,8 @@ clavis_testkit::on_both!(
     identities_unlink_but_never_the_last,
     malformed_input_is_a_400_naming_it,
     callers_need_the_scope_and_their_own_tenant,
+    deleted_users_leave_their_organizations,
+    undeclared_query_parameters_are_refused,
 );
 
 const PW: &str = "correct horse battery";
@@ -691,4 +693,100 @@ async fn callers_need_the_scope_and_their_own_tenant(b: Backend) {
     )
     .await;
     assert_error(&r, 400, "invalid_request", "roles[0]");
+}
+
+/// A deleted user leaves every organization: no longer listed among its members, no
+/// longer holding a seat under its `user_limit`, and the organization's log says so.
+async fn deleted_users_leave_their_organizations(b: Backend) {
+    let s = TestServer::start(b).await;
+    let mut scopes = ALL.to_vec();
+    scopes.extend([
+        "create:organizations",
+        "read:organization_members",
+        "create:organization_members",
+    ]);
+    let token = s.mgmt_token("default", &scopes).await;
+    let ann = create(&s, &token, json!({ "email": "ann@example.com" })).await;
+    let ann = ann["user_id"].as_str().unwrap().to_owned();
+    let r = send(
+        &s,
+        &token,
+        "POST",
+        "/t/default/api/v2/organizations",
+        Some(json!({ "name": "acme", "user_limit": 1 })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let org = r.json()["id"].as_str().unwrap().to_owned();
+    let members = format!("/t/default/api/v2/organizations/{org}/members");
+    let r = send(
+        &s,
+        &token,
+        "POST",
+        &members,
+        Some(json!({ "members": [ann] })),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    let r = send(&s, &token, "DELETE", &format!("{USERS}/{ann}"), None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = send(&s, &token, "GET", &members, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!([]), "a deleted user is still listed");
+    // The seat is free again.
+    let bob = create(&s, &token, json!({ "email": "bob@example.com" })).await;
+    let r = send(
+        &s,
+        &token,
+        "POST",
+        &members,
+        Some(json!({ "members": [bob["user_id"]] })),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let removed = events(&s, &token, "organization.member.removed").await;
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(removed[0]["context"]["user_id"], ann.as_str());
+    assert_eq!(removed[0]["organization"]["org_id"], org.as_str());
+    let deleted = events(&s, &token, "user.deleted").await;
+    assert_eq!(deleted[0]["context"]["organizations"], json!([org]));
+}
+
+/// Every operation refuses query parameters its spec does not declare, naming them —
+/// also the operations that read no query at all.
+async fn undeclared_query_parameters_are_refused(b: Backend) {
+    let s = TestServer::start(b).await;
+    let token = s.mgmt_token("default", ALL).await;
+    let user = create(&s, &token, json!({"email": "q@example.com"})).await;
+    let id = user["user_id"].as_str().unwrap();
+    let one = format!("{USERS}/{id}");
+    assert_eq!(send(&s, &token, "GET", &one, None).await.status, 200);
+    for (method, path) in [
+        ("GET", format!("{one}?fields=email")),
+        ("PATCH", format!("{one}?x=1")),
+        ("DELETE", format!("{one}?cascade=true")),
+        ("GET", format!("{USERS}?page=0&sort=email:1")),
+    ] {
+        let body = (method == "PATCH").then(|| json!({"name": "Q"}));
+        let r = send(&s, &token, method, &path, body).await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.body);
+        assert_eq!(r.json()["error"], "invalid_request");
+        let why = r.json()["error_description"].as_str().unwrap().to_owned();
+        assert!(why.starts_with("query parameter `"), "{why}");
+    }
+    // Nothing was changed or deleted by the refused requests.
+    let r = send(&s, &token, "GET", &one, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(r.json()["name"], "Q");
+    // Declared parameters still work.
+    let r = send(
+        &s,
+        &token,
+        "GET",
+        &format!("{USERS}?page=0&per_page=5"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -63,9 +63,18 @@ fn no_store(r: impl IntoResponse) -> Response {
     resp
 }
 
-/// List API keys, newest first (revoked ones included).
+/// Filters of `GET /api-keys`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct KeyFilters {
+    /// Also list revoked keys (`revoked: true`); they are otherwise gone.
+    include_revoked: Option<bool>,
+}
+
+/// List API keys, newest first.
 #[utoipa::path(get, path = "/api-keys", tag = "api-keys", operation_id = "get_api_keys",
-    params(PageQuery),
+    params(PageQuery, KeyFilters),
     responses((status = 200, description = "The keys (never the keys themselves)", body = ApiKeyList), Errors),
     security(("bearer" = ["read:api_keys"])))]
 async fn list(
@@ -74,13 +83,17 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     caller.require("read:api_keys")?;
-    let p = Params::parse(raw.as_deref(), PAGE_PARAMS, &[])?;
+    let mut known = PAGE_PARAMS.to_vec();
+    known.push("include_revoked");
+    let p = Params::parse(raw.as_deref(), &known, &[])?;
     let paging = Paging::from_params(&p)?;
+    let include_revoked = p.choice("include_revoked", &["true", "false"], "false")? == "true";
     let (keys, total) = ctx
         .core
         .api_key_list(
             &caller.tenant,
             &holder(&caller),
+            include_revoked,
             paging.page(),
             paging.include_totals,
         )
@@ -173,7 +186,8 @@ async fn update(
     Ok(Json(view).into_response())
 }
 
-/// Revoke an API key: it stops working at once. The record stays, `revoked: true`.
+/// Revoke an API key: it stops working at once and is gone from then on (listed only
+/// with `include_revoked=true`).
 #[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", operation_id = "delete_api_keys_by_id",
     params(("id" = String, Path, description = "the key's id (`akey_…`)", pattern = "^akey_[A-Za-z0-9_]{1,59}$")),
     responses((status = 204, description = "Revoked"), Errors),

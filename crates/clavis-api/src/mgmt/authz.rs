@@ -204,6 +204,9 @@ async fn check_batch(
     let mut reqs = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("checks[{i}].");
+        if !item.is_object() {
+            return Err(bad(&format!("checks[{i}]"), "expected an object").into());
+        }
         let input: CheckInput = serde_json::from_value(item)
             .map_err(|e| bad(&format!("checks[{i}]"), e.to_string()))?;
         reqs.push(parse_check(input, &at, explain, &caller)?);

@@ -243,3 +243,87 @@ pub(crate) fn finish(mut doc: OpenApi, server: Option<&str>) -> OpenApi {
     doc.servers = Some(vec![srv]);
     doc
 }
+
+/// The query parameters each operation declares in the spec, by (path template, method).
+#[derive(Debug, Default)]
+pub(crate) struct QueryRules {
+    by_operation: std::collections::HashMap<(String, axum::http::Method), Vec<String>>,
+}
+
+impl QueryRules {
+    /// Read the declared query parameters of every operation of `spec`.
+    pub fn from_spec(spec: &OpenApi) -> Self {
+        use axum::http::Method;
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        let mut by_operation = std::collections::HashMap::new();
+        for (path, item) in &spec.paths.paths {
+            let ops: [(Method, &Option<Operation>); 5] = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let names = item
+                    .parameters
+                    .iter()
+                    .chain(op.parameters.iter())
+                    .flatten()
+                    .filter_map(|p| match p {
+                        RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query) => {
+                            Some(p.name.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                by_operation.insert((path.clone(), method), names);
+            }
+        }
+        Self { by_operation }
+    }
+
+    /// `Err` naming the first query parameter the operation does not declare.
+    fn check(&self, path: &str, method: &axum::http::Method, query: &str) -> Result<(), ApiError> {
+        let Some(known) = self.by_operation.get(&(path.to_owned(), method.clone())) else {
+            return Ok(());
+        };
+        for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+            if !known.iter().any(|k| *k == name) {
+                let expected = if known.is_empty() {
+                    "this operation takes no query parameters".to_owned()
+                } else {
+                    format!("expected one of: {}", known.join(", "))
+                };
+                let shown: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("query parameter `{shown}`: unknown parameter; {expected}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuse query parameters an operation does not declare in the spec (400 naming the
+/// parameter), so no operation silently ignores what a caller meant.
+pub(crate) async fn strict_query(
+    axum::extract::State(rules): axum::extract::State<std::sync::Arc<QueryRules>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let (Some(query), Some(matched)) = (
+        req.uri().query(),
+        req.extensions().get::<axum::extract::MatchedPath>(),
+    ) {
+        let path = matched.as_str();
+        let path = path.strip_prefix(super::PREFIX).unwrap_or(path);
+        if let Err(e) = rules.check(path, req.method(), query) {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}

@@ -493,8 +493,9 @@ pub(super) fn path_id(name: &str, value: &str) -> Result<String, ApiError> {
     }
 }
 
-/// Parse a JSON body, naming what is wrong with it. Control characters other than tab,
-/// line feed and carriage return are refused in every string.
+/// Parse a JSON object body, naming what is wrong with it (with the path of a wrongly
+/// typed field). Control characters other than tab, line feed and carriage return are
+/// refused in every string.
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -503,6 +504,15 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T
             format!("request body: {e}"),
         )
     })?;
+    // serde would also read a struct from an array of its fields in order; every body of
+    // this API is an object.
+    if !value.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "request body: expected a JSON object",
+        ));
+    }
     if let Some(path) = control_char_at(&value, String::new()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

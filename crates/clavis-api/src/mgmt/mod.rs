@@ -44,6 +44,9 @@ use crate::{ApiContext, ApiError};
 
 pub(crate) use params::Params;
 
+/// Where every tenant's Management API is mounted.
+const PREFIX: &str = "/t/{tenant}/api/v2";
+
 /// Every operation described in the spec, with paths relative to `{issuer}/api/v2`.
 fn documented() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -64,9 +67,14 @@ fn documented() -> OpenApiRouter<ApiContext> {
 }
 
 pub(crate) fn routes() -> Router<ApiContext> {
-    let (documented, _) = documented().split_for_parts();
+    let (documented, spec) = documented().split_for_parts();
+    let rules = Arc::new(doc::QueryRules::from_spec(&spec));
+    let documented = documented.route_layer(axum::middleware::from_fn_with_state(
+        rules,
+        doc::strict_query,
+    ));
     Router::new()
-        .nest("/t/{tenant}/api/v2", documented)
+        .nest(PREFIX, documented)
         .route("/t/{tenant}/api/v2/openapi.json", get(serve_openapi))
 }
 

@@ -68,6 +68,30 @@ pub(super) fn org_of(caller: &Caller, raw: &str) -> Result<OrgId, MgmtError> {
 }
 
 /// Paging of a list request that takes no other query parameter.
+/// For an organization's credential, 403 unless every role in `roles` is one the tenant
+/// lets organizations assign: an organization role applies to every Api of the tenant, so
+/// which roles a customer's administrator may hand out is the tenant's decision.
+pub(super) async fn org_assignable(
+    ctx: &ApiContext,
+    caller: &Caller,
+    roles: &[String],
+) -> Result<(), MgmtError> {
+    if caller.org_id.is_none() {
+        return Ok(());
+    }
+    match ctx.core.org_roles_assignable(&caller.tenant, roles).await? {
+        Ok(()) => Ok(()),
+        Err(name) => Err(MgmtError::Api(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            format!(
+                "role `{name}` is not one an organization's administrator may assign; the \
+                 tenant lists those in `org_assignable_roles`"
+            ),
+        ))),
+    }
+}
+
 pub(super) fn paging(raw: Option<&str>) -> Result<Paging, ApiError> {
     Paging::from_params(&Params::parse(raw, PAGE_PARAMS, &[])?)
 }

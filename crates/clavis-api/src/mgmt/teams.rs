@@ -254,6 +254,7 @@ async fn roles_add(
     caller.require("update:teams")?;
     let (id, team) = target(&caller, &id, &team)?;
     let body: OrgRolesBody = json_body(&body)?;
+    super::organizations::org_assignable(&ctx, &caller, &body.roles).await?;
     ctx.core
         .team_roles_change(&caller.tenant, &id, &team, body, true, &caller.meta)
         .await?;
@@ -277,6 +278,7 @@ async fn roles_remove(
     caller.require("update:teams")?;
     let (id, team) = target(&caller, &id, &team)?;
     let body: OrgRolesBody = json_body(&body)?;
+    super::organizations::org_assignable(&ctx, &caller, &body.roles).await?;
     ctx.core
         .team_roles_change(&caller.tenant, &id, &team, body, false, &caller.meta)
         .await?;

@@ -119,6 +119,9 @@ impl Core {
             if let Some(d) = t.audit_retention_days {
                 s.audit_retention_days = d;
             }
+            if let Some(r) = &t.org_assignable_roles {
+                s.org_assignable_roles.clone_from(r);
+            }
             if let Some(a) = &t.phi_audiences {
                 s.phi_audiences.clone_from(a);
             }

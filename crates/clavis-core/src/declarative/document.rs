@@ -78,6 +78,9 @@ pub struct TenantDoc {
     /// Api identifiers whose resources hold protected health information (HIPAA report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phi_audiences: Option<Vec<String>>,
+    /// Roles an organization's administrator may assign inside its organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_assignable_roles: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<ConnectionDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -102,6 +105,7 @@ impl TenantDoc {
             max_token_lifetime: None,
             audit_retention_days: None,
             phi_audiences: None,
+            org_assignable_roles: None,
             connections: Vec::new(),
             apis: Vec::new(),
             roles: Vec::new(),

@@ -70,6 +70,8 @@ async fn export_tenant(tx: &mut dyn Tx, t: &Tenant) -> Result<TenantDoc, CoreErr
     );
     doc.phi_audiences =
         (!t.settings.phi_audiences.is_empty()).then(|| t.settings.phi_audiences.clone());
+    doc.org_assignable_roles = (!t.settings.org_assignable_roles.is_empty())
+        .then(|| t.settings.org_assignable_roles.clone());
 
     for c in all_pages!(|page| tx.connection_list(id, page)) {
         doc.connections.push(ConnectionDoc {

@@ -138,6 +138,9 @@ impl V<'_> {
         if let Some(a) = &t.phi_audiences {
             self.names(&p.key("phi_audiences"), a, "audience")?;
         }
+        if let Some(r) = &t.org_assignable_roles {
+            self.names(&p.key("org_assignable_roles"), r, "role")?;
+        }
         for (ci, c) in t.connections.iter().enumerate() {
             self.text(&p.at("connections", ci).key("name"), &c.name, 255)?;
         }

@@ -34,6 +34,10 @@ pub struct TenantSettings {
     /// Audiences (Api identifiers) whose resources hold protected health information;
     /// access to them is listed in the HIPAA report.
     pub phi_audiences: Vec<String>,
+    /// Names of the roles an organization's administrator may assign to its members and
+    /// teams (and grant through invitations). Empty: only tenant-wide callers assign roles
+    /// inside organizations, since an organization role applies to every Api.
+    pub org_assignable_roles: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -43,6 +47,7 @@ impl Default for TenantSettings {
             max_token_lifetime: 86_400,
             audit_retention_days: 2557,
             phi_audiences: Vec::new(),
+            org_assignable_roles: Vec::new(),
         }
     }
 }

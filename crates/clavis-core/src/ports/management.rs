@@ -76,14 +76,22 @@ pub trait ApiKeyRepo {
         t: &TenantId,
         digest: &[u8],
     ) -> StoreResult<Option<ApiKey>>;
-    /// Newest first; with `org`, only that organization's keys.
+    /// Newest first; with `org`, only that organization's keys; revoked ones only with
+    /// `include_revoked`.
     async fn api_key_list(
         &mut self,
         t: &TenantId,
         org: Option<&OrgId>,
+        include_revoked: bool,
         page: Page,
     ) -> StoreResult<Vec<ApiKey>>;
-    async fn api_key_count(&mut self, t: &TenantId, org: Option<&OrgId>) -> StoreResult<i64>;
+    /// How many keys [`api_key_list`](Self::api_key_list) would list over all pages.
+    async fn api_key_count(
+        &mut self,
+        t: &TenantId,
+        org: Option<&OrgId>,
+        include_revoked: bool,
+    ) -> StoreResult<i64>;
     /// Replace name, scopes, expiry, hint and digest (rotation) of an unrevoked key.
     async fn api_key_update(&mut self, k: &ApiKey) -> StoreResult<bool>;
     /// Record a use; written at most about once a minute per key by the caller.

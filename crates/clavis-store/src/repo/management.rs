@@ -337,17 +337,21 @@ impl ApiKeyRepo for SqlTx {
         &mut self,
         t: &TenantId,
         org: Option<&OrgId>,
+        include_revoked: bool,
         page: Page,
     ) -> StoreResult<Vec<ApiKey>> {
         let (limit, offset) = page_args(page);
+        let revoked = i64::from(include_revoked);
         let rows = match org {
             Some(org) => {
                 self.conn
                     .fetch(q!(
                         "SELECT * FROM api_keys WHERE tenant_id = $1 AND org_id = $2
-                         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+                           AND (revoked_at IS NULL OR $3 = 1)
+                         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
                         t,
                         org,
+                        revoked,
                         limit,
                         offset
                     ))
@@ -357,8 +361,10 @@ impl ApiKeyRepo for SqlTx {
                 self.conn
                     .fetch(q!(
                         "SELECT * FROM api_keys WHERE tenant_id = $1
-                         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+                           AND (revoked_at IS NULL OR $2 = 1)
+                         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
                         t,
+                        revoked,
                         limit,
                         offset
                     ))
@@ -368,22 +374,32 @@ impl ApiKeyRepo for SqlTx {
         rows.iter().map(api_key).collect()
     }
 
-    async fn api_key_count(&mut self, t: &TenantId, org: Option<&OrgId>) -> StoreResult<i64> {
+    async fn api_key_count(
+        &mut self,
+        t: &TenantId,
+        org: Option<&OrgId>,
+        include_revoked: bool,
+    ) -> StoreResult<i64> {
+        let revoked = i64::from(include_revoked);
         let row = match org {
             Some(org) => {
                 self.conn
                     .fetch_opt(q!(
-                        "SELECT COUNT(*) AS n FROM api_keys WHERE tenant_id = $1 AND org_id = $2",
+                        "SELECT COUNT(*) AS n FROM api_keys WHERE tenant_id = $1 AND org_id = $2
+                           AND (revoked_at IS NULL OR $3 = 1)",
                         t,
-                        org
+                        org,
+                        revoked
                     ))
                     .await?
             }
             None => {
                 self.conn
                     .fetch_opt(q!(
-                        "SELECT COUNT(*) AS n FROM api_keys WHERE tenant_id = $1",
-                        t
+                        "SELECT COUNT(*) AS n FROM api_keys WHERE tenant_id = $1
+                           AND (revoked_at IS NULL OR $2 = 1)",
+                        t,
+                        revoked
                     ))
                     .await?
             }

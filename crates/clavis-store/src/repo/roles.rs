@@ -43,7 +43,9 @@ pub(crate) async fn bump_if(conn: &mut Conn, t: &TenantId, changed: u64) -> Stor
 }
 
 /// A `LIKE` pattern (escape character `\`) matching lower-cased names that contain
-/// `filter` (lower-cased for ASCII letters); every name without a filter.
+/// `filter` (lower-cased for ASCII letters); every name without a filter. The queries
+/// pass it through the database's `LOWER` too, so letters outside ASCII are lowered the
+/// same way on both sides (PostgreSQL lowers them, SQLite keeps them).
 fn like_pattern(filter: Option<&str>) -> String {
     let Some(f) = filter else {
         return "%".to_owned();
@@ -128,7 +130,7 @@ impl RoleRepo for SqlTx {
         let (l, o) = page_args(page);
         self.conn
             .fetch(q!(
-                "SELECT * FROM roles WHERE tenant_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\'
+                "SELECT * FROM roles WHERE tenant_id = $1 AND LOWER(name) LIKE LOWER($2) ESCAPE '\\'
                  ORDER BY name, id LIMIT $3 OFFSET $4",
                 t,
                 like_pattern(name_filter),
@@ -144,7 +146,7 @@ impl RoleRepo for SqlTx {
         match self
             .conn
             .fetch_opt(q!(
-                "SELECT COUNT(*) AS n FROM roles WHERE tenant_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\'",
+                "SELECT COUNT(*) AS n FROM roles WHERE tenant_id = $1 AND LOWER(name) LIKE LOWER($2) ESCAPE '\\'",
                 t,
                 like_pattern(name_filter)
             ))

@@ -175,31 +175,54 @@ async fn lifecycle_create_use_list_update_rotate_revoke(b: Backend) {
     );
     assert_eq!(send(&s, "GET", KEYS, &new_key, None).await.status, 200);
 
-    // Revoke: refused at once; the record stays, revoked.
+    // Revoke: refused at once; gone from then on, except from a list of revoked keys.
     let r = send(&s, "DELETE", &format!("{KEYS}/{id}"), &admin, None).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let r = send(&s, "GET", KEYS, &new_key, None).await;
     assert_eq!(r.status, 401, "{}", r.body);
     assert_eq!(error_of(&r), "invalid_token");
-    let r = send(&s, "GET", &format!("{KEYS}/{id}"), &admin, None).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["revoked"], true);
-    for (method, path) in [
-        ("DELETE", format!("{KEYS}/{id}")),
-        ("POST", format!("{KEYS}/{id}/rotate")),
+    for (method, path, body) in [
+        ("GET", format!("{KEYS}/{id}"), None),
+        ("DELETE", format!("{KEYS}/{id}"), None),
+        ("POST", format!("{KEYS}/{id}/rotate"), None),
+        (
+            "PATCH",
+            format!("{KEYS}/{id}"),
+            Some(json!({"name": "again"})),
+        ),
     ] {
-        let r = send(&s, method, &path, &admin, None).await;
-        assert_eq!(r.status, 409, "{method} {path}: {}", r.body);
+        let r = send(&s, method, &path, &admin, body).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
     }
     let r = send(
         &s,
-        "PATCH",
-        &format!("{KEYS}/{id}"),
+        "GET",
+        &format!("{KEYS}?include_totals=true"),
         &admin,
-        Some(json!({"name": "again"})),
+        None,
     )
     .await;
-    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["total"], 3, "{}", r.body);
+    assert!(!r.body.contains(id.as_str()), "{}", r.body);
+    let r = send(
+        &s,
+        "GET",
+        &format!("{KEYS}?include_totals=true&include_revoked=true"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let page = r.json();
+    assert_eq!(page["total"], 4, "{page}");
+    let revoked: Vec<&Value> = page["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["revoked"] == true)
+        .collect();
+    assert_eq!(revoked.len(), 1, "{page}");
+    assert_eq!(revoked[0]["id"], id.as_str());
 
     // Unknown but well-formed ids are 404.
     let missing = "akey_00000000000000000000000000";
@@ -341,6 +364,10 @@ async fn input_is_validated_naming_the_field(b: Backend) {
     }
     let r = s.client.send("POST", KEYS, &admin, None).await;
     assert_eq!(r.status, 400, "{}", r.body);
+    // A struct's fields in order, as an array, are not an object.
+    let r = send(&s, "POST", KEYS, &admin, Some(json!(["x", ["read:logs"]]))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("object"), "{}", r.body);
 
     let id = create(&s, &admin, json!({"name": "x", "scopes": ["read:logs"]})).await["id"]
         .as_str()

@@ -204,10 +204,26 @@ pub(crate) async fn every_tenant_has_the_management_api(b: Backend) {
     assert_eq!(values, expected);
     // A client granted it gets a working token (the Api is found, not created).
     let token = s
-        .mgmt_token("fresh", &["create:api_keys", "read:api_keys"])
+        .mgmt_token(
+            "fresh",
+            &["create:api_keys", "read:api_keys", "read:resource_servers"],
+        )
         .await;
     let r = send(&s, "GET", "/t/fresh/api/v2/api-keys", &token, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // And it is listed among the tenant's Apis.
+    let r = send(&s, "GET", "/t/fresh/api/v2/resource-servers", &token, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = r.json();
+    let apis = listed.as_array().unwrap();
+    assert_eq!(apis.len(), 1, "{listed}");
+    assert_eq!(apis[0]["identifier"], audience.as_str());
+    assert_eq!(apis[0]["name"], "Clavis Management API");
+    assert_eq!(
+        apis[0]["scopes"].as_array().unwrap().len(),
+        MGMT_SCOPES.len(),
+        "{listed}"
+    );
     let count = {
         let mut tx = s.core.store.read().await.unwrap();
         tx.api_count(&t.id).await.unwrap()

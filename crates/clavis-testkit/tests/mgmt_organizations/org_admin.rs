@@ -283,3 +283,117 @@ pub(super) async fn org_admin_key_reaches_only_its_organization(b: Backend) {
     .json();
     assert_eq!(b_members["total"], 0);
 }
+
+/// An organization role applies to every Api of the tenant, so an organization's
+/// administrator may assign — to members, to teams, through invitations — only the roles
+/// the tenant lists in `org_assignable_roles`; by default none.
+pub(super) async fn org_admin_assigns_only_roles_the_tenant_allows(b: Backend) {
+    let s = TestServer::start(b).await;
+    let fx = s.fixtures("default");
+    let token = s.mgmt_token("default", &all_scopes()).await;
+    let ann = fx.user("ann@example.com", PW).await;
+    let app = fx
+        .spa_app(
+            &["https://app.example.com/cb"],
+            clavis_types::OrganizationUsage::Allow,
+        )
+        .await;
+    let a = create_org(&s, &token, "org-a").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let role = |name: &'static str| {
+        let (s, token) = (&s, &token);
+        async move {
+            let r = call(s, "POST", "/roles", token, Some(json!({ "name": name }))).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let viewer = role("viewer").await;
+    let owner = role("tenant-owner").await;
+    let members = json!({ "members": [ann.id.to_string()] });
+    let r = call(
+        &s,
+        "POST",
+        &format!("/organizations/{a}/members"),
+        &token,
+        Some(members.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = call(
+        &s,
+        "POST",
+        &format!("/organizations/{a}/teams"),
+        &token,
+        Some(json!({ "name": "ops" })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let team = r.json()["id"].as_str().unwrap().to_owned();
+    let key = org_admin_key(&s, &token, &a).await;
+
+    let member_roles = format!("/organizations/{a}/members/{}/roles", ann.id);
+    let team_roles = format!("/organizations/{a}/teams/{team}/roles");
+    let invite = |role: &str| {
+        json!({
+            "inviter": { "name": "Org Admin" },
+            "invitee": { "email": "new@example.com" },
+            "client_id": app,
+            "roles": [role],
+        })
+    };
+    let attempts = |role: &str| {
+        vec![
+            ("POST", member_roles.clone(), json!({ "roles": [role] })),
+            ("DELETE", member_roles.clone(), json!({ "roles": [role] })),
+            ("POST", team_roles.clone(), json!({ "roles": [role] })),
+            ("DELETE", team_roles.clone(), json!({ "roles": [role] })),
+            (
+                "POST",
+                format!("/organizations/{a}/invitations"),
+                invite(role),
+            ),
+        ]
+    };
+    // Nothing is assignable by default.
+    for role in [&viewer, &owner] {
+        for (m, p, body) in attempts(role) {
+            let r = call(&s, m, &p, &key, Some(body)).await;
+            assert_eq!(r.status, 403, "{m} {p}: {}", r.body);
+            assert_eq!(r.json()["error"], "access_denied", "{m} {p}");
+            assert!(r.body.contains("org_assignable_roles"), "{}", r.body);
+        }
+    }
+    assert_eq!(
+        call(&s, "GET", &member_roles, &key, None).await.json(),
+        json!([])
+    );
+
+    // The tenant lets organizations assign `viewer`, and only it.
+    let mut tenant = (*s.core.tenant_by_slug("default").await.unwrap()).clone();
+    tenant.settings.org_assignable_roles = vec!["viewer".to_owned()];
+    let mut tx = s.core.store.begin().await.unwrap();
+    assert!(tx.tenant_update(&tenant).await.unwrap());
+    tx.commit().await.unwrap();
+    s.clock.advance_secs(5);
+    for (m, p, body) in attempts(&viewer) {
+        let r = call(&s, m, &p, &key, Some(body)).await;
+        assert!(r.status == 204 || r.status == 201, "{m} {p}: {}", r.body);
+    }
+    for (m, p, body) in attempts(&owner) {
+        let r = call(&s, m, &p, &key, Some(body)).await;
+        assert_eq!(r.status, 403, "{m} {p}: {}", r.body);
+    }
+    // A tenant-wide caller assigns any role.
+    let r = call(
+        &s,
+        "POST",
+        &member_roles,
+        &token,
+        Some(json!({ "roles": [owner] })),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+}

@@ -64,6 +64,7 @@ async fn create(
     caller.require("create:organization_invitations")?;
     let id = org_of(&caller, &id)?;
     let input: InvitationInput = json_body(&body)?;
+    super::org_assignable(&ctx, &caller, &input.roles).await?;
     let created = ctx
         .core
         .org_invitation_create(&caller.tenant, &id, input, &caller.meta)

@@ -131,6 +131,7 @@ async fn roles_add(
     let id = org_of(&caller, &id)?;
     let user = parse_path("user_id", &user, UserId::parse)?;
     let body: OrgRolesBody = json_body(&body)?;
+    super::org_assignable(&ctx, &caller, &body.roles).await?;
     ctx.core
         .org_member_roles_add(&caller.tenant, &id, &user, body, &caller.meta)
         .await?;
@@ -155,6 +156,7 @@ async fn roles_remove(
     let id = org_of(&caller, &id)?;
     let user = parse_path("user_id", &user, UserId::parse)?;
     let body: OrgRolesBody = json_body(&body)?;
+    super::org_assignable(&ctx, &caller, &body.roles).await?;
     ctx.core
         .org_member_roles_remove(&caller.tenant, &id, &user, body, &caller.meta)
         .await?;

@@ -430,7 +430,7 @@ fn failed_section(s: &mut Soc2, ctx: &Ctx<'_>) -> Section {
 
 fn deprov_section(s: &mut Soc2, _ctx: &Ctx<'_>) -> Section {
     let mut sec = Section::new("deprovisioning", "Deprovisioning latency");
-    sec.unrecorded_count(
+    sec.count(
         "deprovisioning_events",
         "Users deleted or blocked",
         s.deprov,
@@ -442,9 +442,7 @@ fn deprov_section(s: &mut Soc2, _ctx: &Ctx<'_>) -> Section {
     );
     s.deprov_latency.figures(&mut sec, "deprovisioning");
     sec.summary = if s.deprov == 0 {
-        "Clavis does not record the deletion or blocking of users yet, so the audit log \
-         cannot show deprovisioning or its latency."
-            .into()
+        "No user was deleted or blocked in the period.".into()
     } else if s.deprov_latency.count == 0 {
         format!(
             "{} user(s) deleted or blocked; none recorded when it was requested, so the \

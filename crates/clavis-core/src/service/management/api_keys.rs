@@ -11,7 +11,8 @@
 //! - whoever creates, changes or rotates a key must hold every scope the key has (no
 //!   privilege escalation), and an organization's caller manages only its own
 //!   organization's keys;
-//! - deleting a key revokes it at once; the record stays (shown with `revoked: true`);
+//! - deleting a key revokes it at once; from then on it is "not found", except in a list
+//!   that asks for revoked keys (`revoked: true`); the record stays for the audit trail;
 //! - every change appends `api_key.created|updated|rotated|revoked` in the same
 //!   transaction; the events never carry the key or its digest.
 
@@ -87,6 +88,21 @@ impl KeyHolder<'_> {
     }
 }
 
+/// One Management API scope, in the spec: a string enumerating [`MANAGEMENT_SCOPES`].
+pub struct ScopeName;
+
+impl utoipa::PartialSchema for ScopeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("A Management API scope"))
+            .enum_values(Some(MANAGEMENT_SCOPES.iter().copied()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ScopeName {}
+
 /// A new API key.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +110,7 @@ pub struct ApiKeyInput {
     /// 1–100 characters, to tell keys apart.
     pub name: String,
     /// Management API scopes; the caller must hold each of them.
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
     /// Make it an organization administrator's key: it reaches only this organization and
     /// may hold only organization-level scopes. An organization's caller may only name
@@ -111,6 +128,7 @@ pub struct ApiKeyInput {
 pub struct ApiKeyPatch {
     pub name: Option<String>,
     /// Replaces all scopes; the caller must hold each of them.
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
     /// A new expiry (RFC 3339, in the future), or `null` for none.
     #[serde(default, deserialize_with = "present")]
@@ -301,7 +319,7 @@ fn key_context(k: &ApiKey) -> JsonMap {
 
 impl Core {
     /// A fresh key and its keyed digest under the tenant's data key.
-    async fn new_api_key(
+    async fn api_key_mint(
         &self,
         tx: &mut dyn Tx,
         tenant: &Tenant,
@@ -314,8 +332,8 @@ impl Core {
         Ok((key, hint, digest))
     }
 
-    /// The key `id`, when the holder may see it (an organization's caller sees only its
-    /// organization's keys; others are "not found").
+    /// The live key `id`, when the holder may see it (an organization's caller sees only
+    /// its organization's keys; others, and revoked keys, are "not found").
     async fn api_key_load(
         &self,
         tx: &mut dyn Tx,
@@ -329,6 +347,7 @@ impl Core {
             .await?
             .ok_or(CoreError::NotFound("api key"))?;
         match holder.org_id {
+            _ if key.revoked_at.is_some() => Err(CoreError::NotFound("api key")),
             Some(own) if key.org_id.as_ref().map(OrgId::as_str) != Some(own) => {
                 Err(CoreError::NotFound("api key"))
             }
@@ -336,7 +355,7 @@ impl Core {
         }
     }
 
-    async fn audit_org(
+    async fn api_key_audit_org(
         &self,
         tx: &mut dyn Tx,
         tenant: &Tenant,
@@ -410,7 +429,7 @@ impl Core {
         {
             return Err(CoreError::invalid("org_id", "no such organization"));
         }
-        let (key, hint, digest) = self.new_api_key(&mut *tx, tenant).await?;
+        let (key, hint, digest) = self.api_key_mint(&mut *tx, tenant).await?;
         let k = ApiKey {
             tenant_id: tenant.id.clone(),
             id: ApiKeyId::generate(now, &*self.rng),
@@ -429,7 +448,7 @@ impl Core {
             revoked_at: None,
         };
         tx.api_key_insert(&k).await?;
-        let org = self.audit_org(&mut *tx, tenant, &k).await?;
+        let org = self.api_key_audit_org(&mut *tx, tenant, &k).await?;
         let event = self.audit_event(
             &tenant.id,
             "api_key.created",
@@ -444,11 +463,12 @@ impl Core {
     }
 
     /// One page of keys, newest first, and the total; an organization's caller sees only
-    /// its organization's keys.
+    /// its organization's keys; revoked keys only with `include_revoked`.
     pub async fn api_key_list(
         &self,
         tenant: &Tenant,
         holder: &KeyHolder<'_>,
+        include_revoked: bool,
         page: Page,
         with_total: bool,
     ) -> Result<(Vec<ApiKeyView>, i64), CoreError> {
@@ -457,9 +477,12 @@ impl Core {
             .map(|o| OrgId::parse(o).map_err(|_| CoreError::NotFound("organization")))
             .transpose()?;
         let mut tx = self.store.read().await?;
-        let keys = tx.api_key_list(&tenant.id, org.as_ref(), page).await?;
+        let keys = tx
+            .api_key_list(&tenant.id, org.as_ref(), include_revoked, page)
+            .await?;
         let total = if with_total {
-            tx.api_key_count(&tenant.id, org.as_ref()).await?
+            tx.api_key_count(&tenant.id, org.as_ref(), include_revoked)
+                .await?
         } else {
             0
         };
@@ -506,9 +529,6 @@ impl Core {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let mut k = self.api_key_load(&mut *tx, tenant, id, holder).await?;
-        if k.revoked_at.is_some() {
-            return Err(CoreError::Conflict("the API key is revoked".to_owned()));
-        }
         escalation(holder, &k.scopes)?;
         let before = key_context(&k);
         let mut changed = Vec::new();
@@ -542,7 +562,7 @@ impl Core {
             return Ok(ApiKeyView::from(&k));
         }
         if !tx.api_key_update(&k).await? {
-            return Err(CoreError::Conflict("the API key is revoked".to_owned()));
+            return Err(CoreError::NotFound("api key"));
         }
         let after = key_context(&k);
         let mut context = JsonMap::from_iter([
@@ -559,7 +579,7 @@ impl Core {
                 after.get(*field).cloned().unwrap_or_default(),
             );
         }
-        let org = self.audit_org(&mut *tx, tenant, &k).await?;
+        let org = self.api_key_audit_org(&mut *tx, tenant, &k).await?;
         let event = self.audit_event(
             &tenant.id,
             "api_key.updated",
@@ -584,20 +604,17 @@ impl Core {
     ) -> Result<ApiKeyIssued, CoreError> {
         let mut tx = self.store.begin().await?;
         let mut k = self.api_key_load(&mut *tx, tenant, id, holder).await?;
-        if k.revoked_at.is_some() {
-            return Err(CoreError::Conflict("the API key is revoked".to_owned()));
-        }
         escalation(holder, &k.scopes)?;
         let old_hint = format!("{API_KEY_PREFIX}{}", k.hint);
-        let (key, hint, digest) = self.new_api_key(&mut *tx, tenant).await?;
+        let (key, hint, digest) = self.api_key_mint(&mut *tx, tenant).await?;
         k.hint = hint;
         k.digest = digest;
         if !tx.api_key_update(&k).await? {
-            return Err(CoreError::Conflict("the API key is revoked".to_owned()));
+            return Err(CoreError::NotFound("api key"));
         }
         let mut context = key_context(&k);
         context.insert("hint_before".to_owned(), json!(old_hint));
-        let org = self.audit_org(&mut *tx, tenant, &k).await?;
+        let org = self.api_key_audit_org(&mut *tx, tenant, &k).await?;
         let event = self.audit_event(
             &tenant.id,
             "api_key.rotated",
@@ -622,12 +639,10 @@ impl Core {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let k = self.api_key_load(&mut *tx, tenant, id, holder).await?;
-        if k.revoked_at.is_some() || !tx.api_key_revoke(&tenant.id, &k.id, now).await? {
-            return Err(CoreError::Conflict(
-                "the API key is already revoked".to_owned(),
-            ));
+        if !tx.api_key_revoke(&tenant.id, &k.id, now).await? {
+            return Err(CoreError::NotFound("api key"));
         }
-        let org = self.audit_org(&mut *tx, tenant, &k).await?;
+        let org = self.api_key_audit_org(&mut *tx, tenant, &k).await?;
         let event = self.audit_event(
             &tenant.id,
             "api_key.revoked",

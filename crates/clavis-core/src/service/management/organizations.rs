@@ -346,6 +346,31 @@ fn name_taken(name: &Slug) -> CoreError {
 }
 
 impl Core {
+    /// For an organization's administrator: `Err` (the role's name) unless every role in
+    /// `ids` is one the tenant lets organizations assign (`org_assignable_roles`).
+    /// Malformed or unknown ids pass here; the operation itself reports them.
+    pub async fn org_roles_assignable(
+        &self,
+        tenant: &Tenant,
+        ids: &[String],
+    ) -> Result<Result<(), String>, CoreError> {
+        let allowed = &tenant.settings.org_assignable_roles;
+        let mut tx = self.store.read().await?;
+        for id in ids.iter().take(MAX_BATCH) {
+            let Ok(id) = RoleId::parse(id.trim()) else {
+                continue;
+            };
+            if let Some(role) = tx.role_get(&tenant.id, &id).await?
+                && !allowed.contains(&role.name)
+            {
+                return Ok(Err(role.name));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+impl Core {
     /// Create an organization.
     pub async fn org_create(
         &self,

@@ -289,7 +289,9 @@ impl Core {
     ) -> Result<(), CoreError> {
         let mut tx = self.store.begin().await?;
         let (org, team) = load(&mut *tx, tenant, org, id).await?;
-        let users = resolve_users(&mut *tx, tenant, &body.members, true).await?;
+        // Membership alone is checked: whether a user exists elsewhere in the tenant is
+        // none of an organization administrator's business.
+        let users = resolve_users(&mut *tx, tenant, &body.members, false).await?;
         for u in &users {
             if !is_member(&mut *tx, tenant, &org.id, u).await? {
                 return Err(CoreError::Conflict(format!(

@@ -455,7 +455,10 @@ impl Core {
     }
 
     /// Soft-delete a user: their tokens, sessions and decisions stop working at once (the
-    /// store bumps the authorization version), and the address may be used again.
+    /// store bumps the authorization version), and the address may be used again. The
+    /// user leaves every organization (with their team memberships and roles there, which
+    /// the store cascades), so a deleted user neither holds a seat under `user_limit` nor
+    /// shows among the members; each organization records `organization.member.removed`.
     pub async fn mgmt_user_delete(
         &self,
         tenant: &Tenant,
@@ -470,12 +473,36 @@ impl Core {
         {
             return Err(CoreError::NotFound("user"));
         }
+        let orgs = tx.member_orgs(&tenant.id, &user.id).await?;
+        for o in &orgs {
+            if !tx.member_remove(&tenant.id, o, &user.id).await? {
+                continue;
+            }
+            let org = tx.org_get(&tenant.id, o).await?;
+            let mut context = user_context(&user);
+            context.insert("org_id".into(), json!(o.as_str()));
+            context.insert("reason".into(), json!("user.deleted"));
+            let event = self.audit_event(
+                &tenant.id,
+                "organization.member.removed",
+                Default::default(),
+                org.as_ref().map(super::organizations::audit_org),
+                context,
+                meta,
+            );
+            self.audit_in(&mut *tx, event).await?;
+        }
+        let mut context = user_context(&user);
+        context.insert(
+            "organizations".into(),
+            json!(orgs.iter().map(|o| o.as_str()).collect::<Vec<_>>()),
+        );
         let event = self.audit_event(
             &tenant.id,
             "user.deleted",
             Default::default(),
             None,
-            user_context(&user),
+            context,
             meta,
         );
         self.audit_in(&mut *tx, event).await?;

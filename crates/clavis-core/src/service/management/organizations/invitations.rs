@@ -114,11 +114,20 @@ impl From<&Invitation> for InvitationView {
     }
 }
 
-/// A new invitation and the ticket of its link (shown once).
-#[derive(Debug, Clone)]
+/// A new invitation and the ticket of its link (shown once; never printed by `Debug`).
+#[derive(Clone)]
 pub struct InvitationCreated {
     pub invitation: Invitation,
     pub ticket: String,
+}
+
+impl std::fmt::Debug for InvitationCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvitationCreated")
+            .field("invitation", &self.invitation.id)
+            .field("ticket", &"**redacted**")
+            .finish()
+    }
 }
 
 fn invitation_context(org: &Organization, i: &Invitation) -> JsonMap {
