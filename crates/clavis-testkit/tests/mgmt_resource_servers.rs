@@ -507,9 +507,38 @@ async fn system_api_is_protected(b: Backend) {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // Nothing else of it can change either, but the lifetime of its tokens.
+    for body in [
+        json!({"name": "Mine now"}),
+        json!({"enforce_policies": !system["enforce_policies"].as_bool().unwrap()}),
+        json!({"skip_consent_for_verifiable_first_party_clients": !system["skip_consent_for_verifiable_first_party_clients"].as_bool().unwrap()}),
+        json!({"allow_offline_access": !system["allow_offline_access"].as_bool().unwrap()}),
+        json!({"token_dialect": "access_token_authz", "name": "x"}),
+    ] {
+        let r = send(
+            &s,
+            &token,
+            "PATCH",
+            &format!("{RS}/{id}"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_400(&r, "Management API");
+    }
 
     let r = send(&s, &token, "GET", &format!("{RS}/{id}"), None).await;
     assert_eq!(r.json(), system, "the system Api is untouched");
+    let r = send(
+        &s,
+        &token,
+        "PATCH",
+        &format!("{RS}/{id}"),
+        Some(json!({"token_lifetime": 600})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_lifetime"], 600);
     // And the Management API still answers.
     assert_eq!(send(&s, &token, "GET", RS, None).await.status, 200);
 }

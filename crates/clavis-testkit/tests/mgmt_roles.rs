@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 mod relations;
 
 use relations::{
-    another_tenants_roles_are_unreachable, organization_credentials_are_refused,
-    role_inheritance_refuses_cycles, role_users_are_assigned_and_listed,
+    another_tenants_roles_are_unreachable, direct_inheritance_is_bounded,
+    organization_credentials_are_refused, role_inheritance_refuses_cycles,
+    role_users_are_assigned_and_listed,
 };
 
 clavis_testkit::on_both!(
@@ -29,6 +30,7 @@ clavis_testkit::on_both!(
     role_users_are_assigned_and_listed,
     another_tenants_roles_are_unreachable,
     organization_credentials_are_refused,
+    direct_inheritance_is_bounded,
 );
 
 const ROLES: &str = "/t/default/api/v2/roles";

@@ -4,8 +4,8 @@
 //! Scopes: `read:resource_servers`, `create:resource_servers`, `update:resource_servers`,
 //! `delete:resource_servers`. Every operation spans the tenant: an organization's
 //! credential is refused. The Management API's own Api (identifier `{issuer}/api/v2/`)
-//! is shown with `is_system: true`; it cannot be deleted (403) and its scopes cannot be
-//! changed (400).
+//! is shown with `is_system: true`; it cannot be deleted (403) and nothing of it but
+//! `token_lifetime` can be changed (400).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};

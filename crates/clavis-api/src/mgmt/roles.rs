@@ -254,7 +254,7 @@ async fn permissions_remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The roles a role inherits directly (a Clavis extension).
+/// The roles a role inherits directly, at most 100 (a Clavis extension).
 #[utoipa::path(get, path = "/roles/{id}/inherits", tag = "roles", operation_id = "get_role_inherits",
     params(("id" = String, Path, description = "the role's id (`rol_…`)", pattern = "^rol_[A-Za-z0-9_]{1,60}$")),
     responses((status = 200, description = "The inherited roles", body = [RoleView]), Errors),

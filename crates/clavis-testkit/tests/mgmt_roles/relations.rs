@@ -284,3 +284,37 @@ pub(crate) async fn organization_credentials_are_refused(b: Backend) {
     let r = send(&s, &tenant_key, "GET", &format!("{ROLES}/{id}"), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// A role inherits at most 100 roles directly, so its `inherits` list is bounded.
+pub(crate) async fn direct_inheritance_is_bounded(b: Backend) {
+    let s = TestServer::start(b).await;
+    let token = s.mgmt_token("default", ALL).await;
+    let child = create_role(&s, &token, "child").await;
+    let mut parents = Vec::new();
+    for i in 0..101 {
+        parents.push(create_role(&s, &token, &format!("parent-{i}")).await);
+    }
+    let path = format!("{ROLES}/{child}/inherits");
+    let r = send(
+        &s,
+        &token,
+        "POST",
+        &path,
+        Some(json!({"roles": &parents[..100]})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = send(
+        &s,
+        &token,
+        "POST",
+        &path,
+        Some(json!({"roles": [&parents[100]]})),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let (_, description) = error_of(&r);
+    assert!(description.contains("at most 100"), "{description}");
+    let r = send(&s, &token, "GET", &path, None).await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(100), "{}", r.body);
+}

@@ -286,6 +286,9 @@ async fn resolve_roles(
     Ok(out)
 }
 
+/// Most roles one role inherits directly (so its `inherits` list is bounded).
+pub const MAX_INHERITS: usize = 100;
+
 impl Core {
     /// Create a role.
     pub async fn mgmt_role_create(
@@ -620,6 +623,12 @@ impl Core {
         }
         if changed.is_empty() {
             return Ok(());
+        }
+        if current.len() > MAX_INHERITS {
+            return Err(CoreError::Conflict(format!(
+                "roles: a role inherits at most {MAX_INHERITS} roles directly; group them \
+                 under an intermediate role"
+            )));
         }
         let all: Vec<RoleId> = current.into_iter().collect();
         self.role_inherits_replace(&mut *tx, &tenant.id, id, &all)

@@ -12,8 +12,8 @@
 //! - `token_lifetime` is between 1 second and the tenant's `max_token_lifetime`;
 //!   `enforce_policies` is RBAC, `token_dialect` `access_token_authz` puts the user's
 //!   permissions in access tokens (`access_token` does not);
-//! - the Management API's own Api (the *system* Api, identified by the caller) cannot have
-//!   its scopes changed or be deleted;
+//! - the Management API's own Api (the *system* Api, identified by the caller) cannot be
+//!   deleted, and nothing of it but `token_lifetime` can change;
 //! - every change and its audit event (`resource_server.created|updated|deleted`) are
 //!   written in one transaction.
 
@@ -436,8 +436,8 @@ impl Core {
         load(&mut *tx, tenant, id).await
     }
 
-    /// Change an Api; `system` is the identifier of the tenant's Management API, whose
-    /// scopes cannot change.
+    /// Change an Api; `system` is the identifier of the tenant's Management API, of which
+    /// only `token_lifetime` can change.
     pub async fn mgmt_resource_server_update(
         &self,
         tenant: &Tenant,
@@ -480,6 +480,18 @@ impl Core {
         api.skip_consent = patch
             .skip_consent_for_verifiable_first_party_clients
             .unwrap_or(api.skip_consent);
+        if old.identifier == system {
+            // Built in: only the lifetime of its tokens is the tenant's to choose.
+            let mut same = api.clone();
+            same.token_lifetime = old.token_lifetime;
+            if same != old {
+                return Err(CoreError::invalid(
+                    "id",
+                    "this is the Management API's own Api: only its `token_lifetime` can be \
+                     changed",
+                ));
+            }
+        }
         let mut added = Vec::new();
         let mut removed = BTreeSet::new();
         // Compared in one order, whatever order the store returned them in.
