@@ -12,6 +12,9 @@ use crate::model::{ApiKey, Invitation, OrgConnection, Page};
 pub trait OrgConnectionRepo {
     /// Enable a connection for an organization, or change how it is enabled.
     async fn org_connection_upsert(&mut self, c: &OrgConnection) -> StoreResult<()>;
+    /// Enable a connection for an organization; `false` when it already is (also when a
+    /// concurrent transaction enabled it first).
+    async fn org_connection_insert(&mut self, c: &OrgConnection) -> StoreResult<bool>;
     async fn org_connection_get(
         &mut self,
         t: &TenantId,

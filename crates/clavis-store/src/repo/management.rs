@@ -48,6 +48,25 @@ impl OrgConnectionRepo for SqlTx {
             .map(drop)
     }
 
+    async fn org_connection_insert(&mut self, c: &OrgConnection) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .exec(q!(
+                "INSERT INTO org_connections (tenant_id, org_id, connection_id,
+                    assign_membership_on_login, show_as_button, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant_id, org_id, connection_id) DO NOTHING",
+                &c.tenant_id,
+                &c.org_id,
+                &c.connection_id,
+                c.assign_membership_on_login,
+                c.show_as_button,
+                c.created_at
+            ))
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn org_connection_get(
         &mut self,
         t: &TenantId,

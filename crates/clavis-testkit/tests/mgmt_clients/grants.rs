@@ -59,6 +59,20 @@ pub(super) async fn client_grants_lifecycle(b: Backend) {
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(error_of(&r), "conflict");
 
+    // An application holding grants stays m2m until they are deleted.
+    let r = send(
+        &s,
+        "PATCH",
+        &format!("{CLIENTS}/{job_id}"),
+        &admin,
+        Some(json!({"app_type": "web", "callbacks": ["https://job.example.com/cb"]})),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("client grants"), "{}", r.body);
+    let r = send(&s, "GET", &format!("{CLIENTS}/{job_id}"), &admin, None).await;
+    assert_eq!(r.json()["app_type"], "m2m", "{}", r.body);
+
     // Read and list, with filters and totals (the caller's own grant is listed too).
     let r = send(&s, "GET", &format!("{GRANTS}/{gid}"), &admin, None).await;
     assert_eq!(r.status, 200, "{}", r.body);

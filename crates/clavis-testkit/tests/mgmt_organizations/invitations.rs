@@ -223,6 +223,37 @@ pub(super) async fn enabled_connections(b: Backend) {
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
 
+    // Enabling concurrently: exactly one request succeeds, the others are conflicts.
+    let beta = create_org(&s, &token, "beta").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let beta_path = format!("/t/default/api/v2/organizations/{beta}/enabled_connections");
+    let body = json!({ "connection_id": conn.id.to_string() });
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, p, t, b) = (
+                s.client.clone(),
+                beta_path.clone(),
+                token.clone(),
+                body.clone(),
+            );
+            tokio::spawn(async move { c.send("POST", &p, &t, Some(&b)).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap().status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    let enabled = events(&s, "organization.connection.enabled").await;
+    let for_beta = enabled
+        .iter()
+        .filter(|e| e["organization"]["org_id"] == beta.as_str())
+        .count();
+    assert_eq!(for_beta, 1, "one event for the one enable");
+
     let list = call(
         &s,
         "GET",
@@ -264,7 +295,12 @@ pub(super) async fn enabled_connections(b: Backend) {
         "organization.connection.updated",
         "organization.connection.disabled",
     ] {
-        let e = events(&s, t).await;
+        // (beta's one successful concurrent enable aside)
+        let e: Vec<_> = events(&s, t)
+            .await
+            .into_iter()
+            .filter(|e| e["organization"]["org_id"] != beta.as_str())
+            .collect();
         assert_eq!(e.len(), 1, "{t}");
         assert_eq!(e[0]["organization"]["org_id"], id.as_str());
         assert_eq!(e[0]["context"]["connection_id"], conn.id.to_string());

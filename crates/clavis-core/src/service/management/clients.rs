@@ -28,7 +28,7 @@ pub use input::{
 };
 
 use clavis_crypto::{JwkSet, b64url};
-use clavis_types::{ClientId, OrganizationUsage};
+use clavis_types::{AppType, ClientId, OrganizationUsage};
 use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -216,6 +216,19 @@ impl Core {
                 // as `apply` does.
                 app.token_endpoint_auth_method = default_auth_method(t).to_owned();
                 app.grant_types = default_grant_types(t);
+            }
+            if old.app_type == AppType::M2m
+                && t != AppType::M2m
+                && tx
+                    .client_grant_count(&tenant.id, Some(client_id), None)
+                    .await?
+                    > 0
+            {
+                return Err(CoreError::Conflict(
+                    "app_type: only m2m applications hold client grants; delete this \
+                     application's client grants first"
+                        .to_owned(),
+                ));
             }
             app.app_type = t;
         }

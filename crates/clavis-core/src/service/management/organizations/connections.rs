@@ -121,15 +121,8 @@ impl Core {
             .connection_get(&tenant.id, &connection_id)
             .await?
             .ok_or_else(|| CoreError::invalid("connection_id", "no such connection"))?;
-        if tx
-            .org_connection_get(&tenant.id, &org.id, &connection_id)
-            .await?
-            .is_some()
-        {
-            return Err(CoreError::Conflict(format!(
-                "connection `{connection_id}` is already enabled for this organization"
-            )));
-        }
+        let already =
+            format!("connection `{connection_id}` is already enabled for this organization");
         let oc = OrgConnection {
             tenant_id: tenant.id.clone(),
             org_id: org.id.clone(),
@@ -138,7 +131,10 @@ impl Core {
             show_as_button: input.show_as_button,
             created_at: self.now(),
         };
-        tx.org_connection_upsert(&oc).await?;
+        // One statement decides, so two concurrent enables cannot both succeed.
+        if !tx.org_connection_insert(&oc).await? {
+            return Err(CoreError::Conflict(already));
+        }
         let event = self.audit_event(
             &tenant.id,
             "organization.connection.enabled",
