@@ -29,12 +29,8 @@
 //! permissions (the version read stays on every decision); `cold` uses the other users.
 //! Every in-process row runs a warm-up then a measured window; decisions completed inside
 //! the window give decisions/s and the percentiles. `wrk` runs its own warm-up.
-//! Knobs (environment): `AUTHZ_BENCH_SECS` (5), `AUTHZ_BENCH_WARMUP_SECS` (1),
-//! `AUTHZ_BENCH_CONC` ("1 16 64"), `AUTHZ_BENCH_HTTP_CONNS` ("1 16 64"),
-//! `AUTHZ_BENCH_BACKENDS` ("sqlite postgres"), `AUTHZ_BENCH_USERS` (10000),
-//! `AUTHZ_BENCH_ROLES` (1000), `AUTHZ_BENCH_PERMS` (500), `AUTHZ_BENCH_HOT_USERS` (1000),
-//! `AUTHZ_BENCH_HTTP` (1; 0 skips the wrk rows), `WRK` (wrk). PostgreSQL:
-//! `CLAVIS_TEST_PG_URL` as for the tests.
+//! Knobs (environment variables) are listed in `bench/authz.sh`, plus
+//! `AUTHZ_BENCH_HOT_USERS` (1000) and `WRK` (the wrk binary).
 
 #![allow(
     clippy::unwrap_used,
