@@ -99,6 +99,22 @@ async fn serve_openapi(
     Ok(axum::Json(openapi(Some(&server))).into_response())
 }
 
+/// A path parameter parsed into its id type; 400 naming the parameter otherwise.
+pub(crate) fn parse_path<T>(
+    name: &str,
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, clavis_types::ParseError>,
+) -> Result<T, ApiError> {
+    let raw = logs::path_id(name, raw)?;
+    parse(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("path `{name}`: {}", e.reason),
+        )
+    })
+}
+
 /// The audience of the Management API of the tenant at `issuer`.
 pub(crate) fn audience(issuer: &str) -> String {
     format!("{issuer}/api/v2/")

@@ -21,13 +21,13 @@ use axum::response::{IntoResponse, Response};
 use clavis_core::service::management::organizations::{
     OrgInput, OrgMemberView, OrgPatch, OrgRoleRef, OrgView,
 };
-use clavis_types::{OrgId, ParseError};
+use clavis_types::OrgId;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::doc::{Errors, PAGE_PARAMS, PageQuery, Paging, list_schema};
-use super::logs::{json_body, path_id};
-use super::{Caller, MgmtError, Params};
+use super::logs::json_body;
+use super::{Caller, MgmtError, Params, parse_path};
 use crate::{ApiContext, ApiError};
 
 pub(super) fn routes() -> OpenApiRouter<ApiContext> {
@@ -43,22 +43,6 @@ pub(super) fn routes() -> OpenApiRouter<ApiContext> {
 list_schema!(OrgList, "organizations", OrgView);
 list_schema!(OrgMemberList, "members", OrgMemberView);
 list_schema!(OrgRoleRefList, "roles", OrgRoleRef);
-
-/// A path parameter parsed into its id type; 400 naming the parameter otherwise.
-pub(super) fn parse_path<T>(
-    name: &str,
-    raw: &str,
-    parse: impl Fn(&str) -> Result<T, ParseError>,
-) -> Result<T, ApiError> {
-    let raw = path_id(name, raw)?;
-    parse(&raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("path `{name}`: {}", e.reason),
-        )
-    })
-}
 
 /// The organization of the path, which the caller must be allowed to act on.
 pub(super) fn org_of(caller: &Caller, raw: &str) -> Result<OrgId, MgmtError> {

@@ -19,8 +19,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::doc::{Errors, PAGE_PARAMS, PageQuery, Paging, list_schema};
-use super::logs::{json_body, path_id};
-use super::{Caller, MgmtError, Params};
+use super::logs::json_body;
+use super::{Caller, MgmtError, Params, parse_path};
 use crate::{ApiContext, ApiError};
 
 pub(super) fn routes() -> OpenApiRouter<ApiContext> {
@@ -30,23 +30,6 @@ pub(super) fn routes() -> OpenApiRouter<ApiContext> {
 }
 
 list_schema!(ResourceServerList, "resource_servers", ResourceServerView);
-
-/// The Api id of the path: 400 naming `id` unless it is an Api id.
-fn api_id(raw: &str) -> Result<ApiId, ApiError> {
-    let id = path_id("id", raw)?;
-    ApiId::parse(&id).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("path `id`: {}", e.reason),
-        )
-    })
-}
-
-/// Refuse any query parameter (the operation takes none).
-fn no_query(raw: Option<&str>) -> Result<(), ApiError> {
-    Params::parse(raw, &[], &[]).map(drop)
-}
 
 /// The caller may use `scope` on the whole tenant.
 fn allow(caller: &Caller, scope: &'static str) -> Result<(), MgmtError> {
@@ -92,11 +75,9 @@ async fn list(
 async fn create(
     State(ctx): State<ApiContext>,
     caller: Caller,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "create:resource_servers")?;
-    no_query(raw.as_deref())?;
     let input: ResourceServerInput = json_body(&body)?;
     let api = ctx
         .core
@@ -115,11 +96,9 @@ async fn one(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "read:resource_servers")?;
-    let id = api_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, ApiId::parse)?;
     let api = ctx
         .core
         .mgmt_resource_server_get(&caller.tenant, &id)
@@ -138,12 +117,10 @@ async fn update(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "update:resource_servers")?;
-    let id = api_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, ApiId::parse)?;
     let patch: ResourceServerPatch = json_body(&body)?;
     let system = system(&ctx, &caller);
     let api = ctx
@@ -163,11 +140,9 @@ async fn remove(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "delete:resource_servers")?;
-    let id = api_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, ApiId::parse)?;
     let system = system(&ctx, &caller);
     let api = ctx
         .core

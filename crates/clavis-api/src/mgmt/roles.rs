@@ -21,9 +21,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::doc::{Errors, PAGE_PARAMS, PageQuery, Paging, list_schema};
-use super::logs::{json_body, path_id};
-use super::{Caller, MgmtError, Params};
-use crate::{ApiContext, ApiError};
+use super::logs::json_body;
+use super::{Caller, MgmtError, Params, parse_path};
+use crate::ApiContext;
 
 pub(super) fn routes() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -46,23 +46,6 @@ struct RoleFilter {
     /// Only roles whose name contains this text (ASCII letters match in any case).
     #[param(max_length = 255)]
     name_filter: Option<String>,
-}
-
-/// The role id of the path: 400 naming `id` unless it is a role id.
-fn role_id(raw: &str) -> Result<RoleId, ApiError> {
-    let id = path_id("id", raw)?;
-    RoleId::parse(&id).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("path `id`: {}", e.reason),
-        )
-    })
-}
-
-/// Refuse any query parameter (the operation takes none).
-fn no_query(raw: Option<&str>) -> Result<(), ApiError> {
-    Params::parse(raw, &[], &[]).map(drop)
 }
 
 /// The caller may use `scope` on the whole tenant.
@@ -107,11 +90,9 @@ async fn list(
 async fn create(
     State(ctx): State<ApiContext>,
     caller: Caller,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "create:roles")?;
-    no_query(raw.as_deref())?;
     let input: RoleInput = json_body(&body)?;
     let role = ctx
         .core
@@ -129,11 +110,9 @@ async fn one(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "read:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let role = ctx.core.mgmt_role_get(&caller.tenant, &id).await?;
     Ok(Json(RoleView::from(&role)).into_response())
 }
@@ -148,12 +127,10 @@ async fn update(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "update:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let patch: RolePatch = json_body(&body)?;
     let role = ctx
         .core
@@ -171,11 +148,9 @@ async fn remove(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "delete:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     ctx.core
         .mgmt_role_delete(&caller.tenant, &id, &caller.meta)
         .await?;
@@ -194,7 +169,7 @@ async fn permissions(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "read:roles")?;
-    let id = role_id(&id)?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let p = Params::parse(raw.as_deref(), PAGE_PARAMS, &[])?;
     let paging = Paging::from_params(&p)?;
     let all = ctx.core.mgmt_role_permissions(&caller.tenant, &id).await?;
@@ -218,12 +193,10 @@ async fn permissions_add(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "update:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let body: RolePermissionsBody = json_body(&body)?;
     ctx.core
         .mgmt_role_permissions_add(&caller.tenant, &id, &body.permissions, &caller.meta)
@@ -241,12 +214,10 @@ async fn permissions_remove(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "update:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let body: RolePermissionsBody = json_body(&body)?;
     ctx.core
         .mgmt_role_permissions_remove(&caller.tenant, &id, &body.permissions, &caller.meta)
@@ -263,11 +234,9 @@ async fn inherits(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "read:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let roles = ctx.core.mgmt_role_inherits(&caller.tenant, &id).await?;
     let views: Vec<RoleView> = roles.iter().map(RoleView::from).collect();
     Ok(Json(views).into_response())
@@ -283,12 +252,10 @@ async fn inherits_add(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "update:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let body: RoleInheritsBody = json_body(&body)?;
     ctx.core
         .mgmt_role_inherits_add(&caller.tenant, &id, &body.roles, &caller.meta)
@@ -306,12 +273,10 @@ async fn inherits_remove(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "update:roles")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let body: RoleInheritsBody = json_body(&body)?;
     ctx.core
         .mgmt_role_inherits_remove(&caller.tenant, &id, &body.roles, &caller.meta)
@@ -331,7 +296,7 @@ async fn users(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "read:role_members")?;
-    let id = role_id(&id)?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let p = Params::parse(raw.as_deref(), PAGE_PARAMS, &[])?;
     let paging = Paging::from_params(&p)?;
     let (users, total) = ctx
@@ -352,12 +317,10 @@ async fn users_assign(
     State(ctx): State<ApiContext>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, MgmtError> {
     allow(&caller, "create:role_members")?;
-    let id = role_id(&id)?;
-    no_query(raw.as_deref())?;
+    let id = parse_path("id", &id, RoleId::parse)?;
     let body: RoleUsersBody = json_body(&body)?;
     ctx.core
         .mgmt_role_users_assign(&caller.tenant, &id, &body.users, &caller.meta)

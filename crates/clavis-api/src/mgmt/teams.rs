@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 
 use super::doc::{Errors, PageQuery, list_schema};
 use super::logs::json_body;
-use super::organizations::{OrgMemberList, OrgRoleRefList, org_of, paging, parse_path};
+use super::organizations::{OrgMemberList, OrgRoleRefList, org_of, paging};
+use super::parse_path;
 use super::{Caller, MgmtError};
 use crate::ApiContext;
 

@@ -15,8 +15,9 @@ use utoipa_axum::routes;
 
 use super::super::doc::{Errors, PageQuery, list_schema};
 use super::super::logs::json_body;
+use super::super::parse_path;
 use super::super::{Caller, MgmtError};
-use super::{org_of, paging, parse_path};
+use super::{org_of, paging};
 use crate::ApiContext;
 
 pub(super) fn routes() -> OpenApiRouter<ApiContext> {

@@ -11,8 +11,9 @@ use utoipa_axum::routes;
 
 use super::super::doc::{Errors, PageQuery};
 use super::super::logs::json_body;
+use super::super::parse_path;
 use super::super::{Caller, MgmtError};
-use super::{OrgMemberList, OrgRoleRefList, org_of, paging, parse_path};
+use super::{OrgMemberList, OrgRoleRefList, org_of, paging};
 use crate::ApiContext;
 
 pub(super) fn routes() -> OpenApiRouter<ApiContext> {
