@@ -173,13 +173,7 @@ async fn permissions(
     let p = Params::parse(raw.as_deref(), PAGE_PARAMS, &[])?;
     let paging = Paging::from_params(&p)?;
     let all = ctx.core.mgmt_role_permissions(&caller.tenant, &id).await?;
-    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
-    let page = paging.page();
-    let items: Vec<RolePermissionView> = all
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.limit() as usize)
-        .collect();
+    let (items, total) = paging.page().window(all);
     Ok(paging.respond("permissions", items, total))
 }
 

@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clavis_core::service::management::users::links::{
-    UserOrganizationView, UserPermissionView, UserRoleView, window,
+    UserOrganizationView, UserPermissionView, UserRoleView,
 };
 use clavis_core::service::management::users::{UserInput, UserPatch, UserView};
 use clavis_types::{ConnectionId, UserId};
@@ -230,7 +230,7 @@ async fn roles(
     let id = user_id(&id)?;
     let paging = Paging::from_params(&Params::parse(raw.as_deref(), PAGE_PARAMS, &[])?)?;
     let all = ctx.core.mgmt_user_roles(&caller.tenant, &id).await?;
-    let (items, total) = window(all, paging.page());
+    let (items, total) = paging.page().window(all);
     Ok(paging.respond("roles", items, total))
 }
 
@@ -305,7 +305,7 @@ async fn organizations(
         .core
         .mgmt_user_organizations(&caller.tenant, &id)
         .await?;
-    let (items, total) = window(all, paging.page());
+    let (items, total) = paging.page().window(all);
     Ok(paging.respond("organizations", items, total))
 }
 
@@ -326,7 +326,7 @@ async fn permissions(
     let id = user_id(&id)?;
     let paging = Paging::from_params(&Params::parse(raw.as_deref(), PAGE_PARAMS, &[])?)?;
     let all = ctx.core.mgmt_user_permissions(&caller.tenant, &id).await?;
-    let (items, total) = window(all, paging.page());
+    let (items, total) = paging.page().window(all);
     Ok(paging.respond("permissions", items, total))
 }
 

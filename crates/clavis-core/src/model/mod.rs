@@ -52,6 +52,14 @@ impl Page {
     pub fn limit(self) -> u32 {
         self.limit
     }
+    /// This page of a list held in memory, and the list's length (for short lists such as
+    /// one user's roles).
+    pub fn window<T>(self, items: Vec<T>) -> (Vec<T>, i64) {
+        let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+        let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        (items.into_iter().skip(skip).take(take).collect(), total)
+    }
     /// The page after this one.
     pub fn next(self) -> Self {
         Self {

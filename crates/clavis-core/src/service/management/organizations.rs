@@ -269,13 +269,6 @@ pub(crate) async fn resolve_users(
     Ok(users)
 }
 
-/// One page of `all`, in memory (for short lists such as a member's roles).
-pub(crate) fn page_of<T: Clone>(all: &[T], page: Page) -> Vec<T> {
-    let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-    let len = usize::try_from(page.limit()).unwrap_or(0);
-    all.iter().skip(start).take(len).cloned().collect()
-}
-
 fn validate_metadata(m: OrgMetadata) -> Result<OrgMetadata, CoreError> {
     let opt = |field: &str, v: Option<String>| -> Result<Option<String>, CoreError> {
         v.map(|s| text(field, &s, 255)).transpose()

@@ -107,17 +107,8 @@ impl Core {
         page: Page,
     ) -> Result<(Vec<SigningKeyView>, i64), CoreError> {
         let mut tx = self.store.read().await?;
-        let keys = tx.key_list(&tenant.id).await?;
-        let total = i64::try_from(keys.len()).unwrap_or(i64::MAX);
-        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let take = usize::try_from(page.limit()).unwrap_or(0);
-        let views = keys
-            .iter()
-            .skip(skip)
-            .take(take)
-            .map(SigningKeyView::from)
-            .collect();
-        Ok((views, total))
+        let (keys, total) = page.window(tx.key_list(&tenant.id).await?);
+        Ok((keys.iter().map(SigningKeyView::from).collect(), total))
     }
 
     /// One signing key.

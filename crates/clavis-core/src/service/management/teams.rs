@@ -14,7 +14,7 @@ use clavis_types::{OrgId, TeamId};
 
 use super::organizations::{
     Listed, OrgMemberView, OrgMembersBody, OrgRoleRef, OrgRolesBody, audit_org, bounded, load_org,
-    page_of, resolve_roles, resolve_users, slug, text,
+    resolve_roles, resolve_users, slug, text,
 };
 use super::organizations::{is_member, member_views};
 use crate::CoreError;
@@ -356,11 +356,8 @@ impl Core {
             }
         }
         roles.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-        let total = i64::try_from(roles.len()).unwrap_or(i64::MAX);
-        Ok(Listed {
-            items: page_of(&roles, page),
-            total,
-        })
+        let (items, total) = page.window(roles);
+        Ok(Listed { items, total })
     }
 
     /// Assign roles to a team (`add`) or remove them (roles not held are ignored).

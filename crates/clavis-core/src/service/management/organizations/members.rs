@@ -8,7 +8,7 @@ use serde_json::json;
 
 use clavis_types::{OrgId, UserId};
 
-use super::{Listed, OrgRoleRef, audit_org, load_org, page_of, resolve_roles, resolve_users};
+use super::{Listed, OrgRoleRef, audit_org, load_org, resolve_roles, resolve_users};
 use crate::CoreError;
 use crate::model::{AuditActor, JsonMap, Organization, Page, Tenant};
 use crate::ports::Tx;
@@ -186,11 +186,8 @@ impl Core {
             }
         }
         roles.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-        let total = i64::try_from(roles.len()).unwrap_or(i64::MAX);
-        Ok(Listed {
-            items: page_of(&roles, page),
-            total,
-        })
+        let (items, total) = page.window(roles);
+        Ok(Listed { items, total })
     }
 
     /// Assign roles to a member inside the organization.

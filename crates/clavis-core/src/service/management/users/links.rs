@@ -57,14 +57,6 @@ pub struct UserPermissionView {
     pub sources: Vec<PermissionSource>,
 }
 
-/// One window of an in-memory list and the list's length.
-pub fn window<T>(items: Vec<T>, page: Page) -> (Vec<T>, i64) {
-    let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit()).unwrap_or(usize::MAX);
-    (items.into_iter().skip(skip).take(take).collect(), total)
-}
-
 impl Core {
     /// The user's tenant-wide roles, by name.
     pub async fn mgmt_user_roles(
