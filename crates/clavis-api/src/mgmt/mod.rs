@@ -81,7 +81,11 @@ pub(crate) fn routes() -> Router<ApiContext> {
 /// The OpenAPI 3.1 description of the Management API; `server` is the tenant's
 /// `{issuer}/api/v2` when served, and a `{tenant}` template in the committed copy.
 pub fn openapi(server: Option<&str>) -> utoipa::openapi::OpenApi {
-    let (_, spec) = documented().split_for_parts();
+    // Built once per process: the operations are fixed at compile time.
+    static SPEC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    let spec = SPEC
+        .get_or_init(|| documented().split_for_parts().1)
+        .clone();
     doc::finish(spec, server)
 }
 
