@@ -7,7 +7,7 @@ use clavis_types::Rng;
 const COOKIE: &str = "clavis_csrf";
 
 /// A new token and the `Set-Cookie` header that carries it.
-pub(crate) fn issue(rng: &dyn Rng, secure: bool, path: &str) -> (String, Option<HeaderValue>) {
+pub fn issue(rng: &dyn Rng, secure: bool, path: &str) -> (String, Option<HeaderValue>) {
     let mut raw = [0u8; 32];
     rng.fill(&mut raw);
     let token = clavis_crypto::b64url(&raw);
@@ -19,7 +19,7 @@ pub(crate) fn issue(rng: &dyn Rng, secure: bool, path: &str) -> (String, Option<
 }
 
 /// True when the form field matches the cookie.
-pub(crate) fn verify(headers: &HeaderMap, field: &str) -> bool {
+pub fn verify(headers: &HeaderMap, field: &str) -> bool {
     let Some(cookie) = headers
         .get_all(header::COOKIE)
         .iter()

@@ -49,3 +49,70 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
+
+/// The pages of this crate's endpoints without the hosted templates (a router built by
+/// [`crate::router`] alone, as in tests of this crate).
+#[derive(Debug, Default)]
+pub(crate) struct PlainPages;
+
+impl crate::pages::HostedPages for PlainPages {
+    fn render<'a>(
+        &'a self,
+        tenant: Option<&'a clavis_core::model::Tenant>,
+        _headers: &'a axum::http::HeaderMap,
+        _uri: &'a axum::http::Uri,
+        page: crate::pages::ApiPage,
+    ) -> crate::pages::PageFuture<'a> {
+        use crate::pages::ApiPage;
+        let status = page.status();
+        let resp = match page {
+            ApiPage::RequestError(e) => self::page(
+                status,
+                "Sign-in request refused",
+                &format!(
+                    "<h1>This sign-in request cannot be completed</h1>\
+                     <p>The application sent a request Clavis cannot safely answer: <strong>{}</strong>.</p>\
+                     <p>Go back to the application and try again; if it keeps happening, tell its developers \
+                     (error <code>{}</code>).</p>",
+                    escape(&e.description),
+                    escape(e.code.as_str())
+                ),
+            ),
+            ApiPage::LogoutConfirm { csrf, fields } => {
+                let hidden: String = fields
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                            escape(k),
+                            escape(v)
+                        )
+                    })
+                    .collect();
+                let slug = tenant.map(|t| t.slug.to_string()).unwrap_or_default();
+                self::page(
+                    status,
+                    "Log out",
+                    &format!(
+                        "<h1>Log out?</h1><p>Do you want to log out of your account?</p>\
+                         <form method=\"post\" action=\"/t/{}/oidc/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{hidden}\
+                         <button type=\"submit\">Log out</button></form>",
+                        escape(&slug),
+                        escape(&csrf),
+                    ),
+                )
+            }
+            ApiPage::LoggedOut => self::page(
+                status,
+                "Logged out",
+                "<h1>You are logged out</h1><p>You can close this window.</p>",
+            ),
+            ApiPage::FormExpired => self::page(
+                status,
+                "Form expired",
+                "<h1>This form has expired</h1><p>Go back to the application and log out again.</p>",
+            ),
+        };
+        Box::pin(std::future::ready(resp))
+    }
+}

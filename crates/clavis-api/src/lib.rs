@@ -5,11 +5,12 @@
 //! imports a storage adapter; it reaches data only through [`clavis_core::Core`].
 
 mod bootstrap;
-mod csrf;
+pub mod csrf;
 mod error;
 mod html;
 mod metrics;
 mod mgmt;
+pub mod pages;
 
 pub use mgmt::openapi as management_openapi;
 mod middleware;
@@ -20,6 +21,11 @@ mod tenant;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use oauth::{
+    Meta, SESSION_COOKIE, authorize_params, cookie, error_redirect, request_meta, safe_return_to,
+    session_cookie,
+};
+pub use pages::{ApiPage, Frontend, HostedPages, PageFuture, Pages};
 pub use report_html::render_report;
 
 use axum::Router;
@@ -77,18 +83,34 @@ pub const HEAVY_REQUESTS: usize = 2;
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The whole HTTP surface.
+/// The whole HTTP surface without hosted pages: the pages of the protocol endpoints are
+/// the plain ones (tests of this crate).
 pub fn router(ctx: ApiContext) -> Router {
-    Router::new()
+    router_with(
+        ctx,
+        Frontend {
+            routes: Router::new(),
+            pages: Arc::new(html::PlainPages),
+        },
+    )
+}
+
+/// The whole HTTP surface with a front-end's routes (the hosted login pages) and its
+/// renderer of the protocol endpoints' pages; the middleware (request ids, access log,
+/// metrics, security headers, body limit) covers both.
+pub fn router_with(ctx: ApiContext, frontend: Frontend) -> Router {
+    let api: Router = Router::new()
         .merge(ops::routes())
         .merge(tenant::routes())
         .merge(oauth::routes())
         .merge(bootstrap::routes())
         .merge(mgmt::routes())
+        .layer(axum::Extension(Pages(frontend.pages)))
+        .with_state(ctx.clone());
+    api.merge(frontend.routes)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
-            ctx.clone(),
+            ctx,
             middleware::observe,
         ))
-        .with_state(ctx)
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -32,14 +33,31 @@ struct Inner {
 pub struct Metrics {
     inner: Mutex<Inner>,
     started_at: Option<std::time::Instant>,
+    /// Email delivery attempts: sent, failed and retried later, failed and given up.
+    emails_sent: AtomicU64,
+    emails_retried: AtomicU64,
+    emails_failed: AtomicU64,
 }
 
 impl Metrics {
     pub fn new(started_at: std::time::Instant) -> Self {
         Self {
-            inner: Mutex::default(),
             started_at: Some(started_at),
+            ..Self::default()
         }
+    }
+
+    /// An email was delivered to the SMTP server.
+    pub fn email_sent(&self) {
+        self.emails_sent.fetch_add(1, Ordering::Relaxed);
+    }
+    /// An email delivery attempt failed; it will be retried.
+    pub fn email_retry(&self) {
+        self.emails_retried.fetch_add(1, Ordering::Relaxed);
+    }
+    /// An email delivery attempt failed and the message was given up.
+    pub fn email_failed(&self) {
+        self.emails_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -99,6 +117,21 @@ impl Metrics {
                 out,
                 "clavis_uptime_seconds {:.3}",
                 s.elapsed().as_secs_f64()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP clavis_email_deliveries_total Email delivery attempts by outcome (retry: failed, will be retried; failed: given up).\n# TYPE clavis_email_deliveries_total counter"
+        );
+        for (outcome, n) in [
+            ("sent", &self.emails_sent),
+            ("retry", &self.emails_retried),
+            ("failed", &self.emails_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "clavis_email_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
             );
         }
         let Ok(m) = self.inner.lock() else { return out };

@@ -1,7 +1,8 @@
 //! Background upkeep of the audit log on a running server: signed checkpoints of every
 //! chain whose head moved, at a fixed interval, and the daily retention purge. Every node
 //! may run them: checkpoints at one sequence number are stored once, and a purge that
-//! finds nothing older than the retention does nothing.
+//! finds nothing older than the retention does nothing. The same task deletes old
+//! attack-protection counting windows hourly (`Core::purge_rate_counters`).
 
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use clavis_core::service::RequestMeta;
 const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Delay of the first purge after start.
 const FIRST_PURGE_AFTER: Duration = Duration::from_secs(300);
+/// How often old rate-limit windows are deleted.
+const RATE_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Start the upkeep task; abort the handle to stop it.
 pub(crate) fn spawn(core: Core, checkpoint_every_secs: u64) -> tokio::task::JoinHandle<()> {
@@ -22,8 +25,13 @@ pub(crate) fn spawn(core: Core, checkpoint_every_secs: u64) -> tokio::task::Join
         // still purge), then daily.
         let mut purges =
             tokio::time::interval_at(tokio::time::Instant::now() + FIRST_PURGE_AFTER, PURGE_EVERY);
+        let mut rate_purges = tokio::time::interval_at(
+            tokio::time::Instant::now() + FIRST_PURGE_AFTER,
+            RATE_PURGE_EVERY,
+        );
         checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        rate_purges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick of an interval fires at once; skip it so start-up stays fast.
         checkpoints.tick().await;
         loop {
@@ -39,6 +47,11 @@ pub(crate) fn spawn(core: Core, checkpoint_every_secs: u64) -> tokio::task::Join
                     let meta = RequestMeta { ip_address: None, user_agent: Some("clavis-retention".into()), caller: None };
                     if let Err(e) = core.audit_purge_all(&meta).await {
                         tracing::warn!(error = %e, "audit retention purge failed; retrying tomorrow");
+                    }
+                }
+                _ = rate_purges.tick() => {
+                    if let Err(e) = core.purge_rate_counters().await {
+                        tracing::warn!(error = %e, "purging old rate-limit windows failed; retrying in an hour");
                     }
                 }
             }

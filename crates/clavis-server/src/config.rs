@@ -41,6 +41,21 @@ pub struct Config {
     /// Let audit sinks reach private addresses (RFC 1918, CGNAT, IPv6 unique-local), for a
     /// SIEM inside the same network. Loopback and link-local stay refused.
     pub audit_sinks_allow_private_networks: bool,
+    /// SMTP server that delivers email: `smtp://USER:PASSWORD@HOST:587` (STARTTLS required),
+    /// `smtps://USER:PASSWORD@HOST:465` (TLS from the first byte), or
+    /// `smtp://HOST:25?tls=none` (unencrypted: loopback hosts only). Unset: messages are
+    /// kept in the development outbox (state `stored`) and nothing is sent.
+    pub smtp_url: Option<String>,
+    /// The `From` of every email (`no-reply@example.com` or `Example <no-reply@example.com>`);
+    /// required with `smtp_url`.
+    pub email_from: Option<String>,
+    /// Seconds each step of an SMTP exchange (connect, TLS, AUTH, each command) may take.
+    pub smtp_timeout_secs: u64,
+    /// Extra certificate authorities (PEM) trusted for the SMTP server's certificate,
+    /// besides the platform's trust store (a private CA; tests).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// How often the delivery worker looks for messages due, in milliseconds.
+    pub smtp_poll_interval_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,18 +83,25 @@ impl std::fmt::Debug for Config {
                 "audit_sinks_allow_private_networks",
                 &self.audit_sinks_allow_private_networks,
             )
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_from", &self.email_from)
+            .field("smtp_timeout_secs", &self.smtp_timeout_secs)
+            .field("smtp_ca_file", &self.smtp_ca_file)
+            .field("smtp_poll_interval_ms", &self.smtp_poll_interval_ms)
             .finish()
     }
 }
 
-/// A URL with its password replaced by `**redacted**`.
+/// A URL with its password replaced by `**redacted**`. A value that does not parse as a
+/// URL is not shown at all (it may still hold a password).
 pub fn redact_url(u: &str) -> String {
     match url::Url::parse(u) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("**redacted**"));
             parsed.to_string()
         }
-        _ => u.to_owned(),
+        Ok(_) => u.to_owned(),
+        Err(_) => "**unparsable, redacted**".to_owned(),
     }
 }
 
@@ -96,6 +118,11 @@ impl Default for Config {
             log_level: "info".to_owned(),
             audit_checkpoint_interval_secs: 3600,
             audit_sinks_allow_private_networks: false,
+            smtp_url: None,
+            email_from: None,
+            smtp_timeout_secs: 30,
+            smtp_ca_file: None,
+            smtp_poll_interval_ms: 2000,
         }
     }
 }
@@ -111,6 +138,11 @@ const KEYS: &[&str] = &[
     "master_key_file",
     "log_format",
     "log_level",
+    "smtp_url",
+    "email_from",
+    "smtp_timeout_secs",
+    "smtp_ca_file",
+    "smtp_poll_interval_ms",
 ];
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -184,6 +216,7 @@ impl Config {
                 reason: format!("expected a filter such as `info` or `clavis=debug` ({e})"),
             });
         }
+        crate::mail::SmtpSettings::from_config(self)?;
         Ok(())
     }
 
@@ -218,6 +251,9 @@ fn expected(key: &str) -> &'static str {
         "data_dir" | "master_key_file" => "; expected a path",
         "log_format" => "; expected `json` or `pretty`",
         "log_level" => "; expected a filter such as `info` or `clavis=debug`",
+        "smtp_url" => "; expected smtp://USER:PASSWORD@HOST:587 or smtps://USER:PASSWORD@HOST:465",
+        "smtp_timeout_secs" | "smtp_poll_interval_ms" => "; expected a positive whole number",
+        "smtp_ca_file" => "; expected a path",
         _ => "",
     }
 }
@@ -307,6 +343,31 @@ mod tests {
         let d = format!("{c:?}");
         assert!(!d.contains("hunter2") && !d.contains("c2VjcmV0"), "{d}");
         assert!(d.contains("**redacted**"));
+    }
+
+    #[test]
+    fn smtp_keys_come_from_the_environment_and_plain_text_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLAVIS_SMTP_URL", "smtps://u:hunter2@mail.example.com");
+            jail.set_env("CLAVIS_EMAIL_FROM", "Example <no-reply@example.com>");
+            jail.set_env("CLAVIS_SMTP_TIMEOUT_SECS", "5");
+            let c = Config::load(None).expect("smtp from the environment");
+            assert_eq!(c.smtp_timeout_secs, 5);
+            assert!(!format!("{c:?}").contains("hunter2"));
+            jail.set_env(
+                "CLAVIS_SMTP_URL",
+                "smtp://u:hunter2@mail.example.com:25?tls=none",
+            );
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("smtp_url") && e.contains("loopback"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+            jail.set_env("CLAVIS_SMTP_URL", "smtp://u:hunter2@localhost:25?tls=none");
+            assert!(Config::load(None).is_ok());
+            jail.set_env("CLAVIS_EMAIL_FROM", "");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("email_from"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod audit_stream;
 mod audit_tasks;
 mod config;
+mod mail;
 mod master_key;
 mod telemetry;
 
@@ -14,6 +15,9 @@ pub use audit_stream::{
     AuditStreamError, AuditStreamOptions, AuditStreaming, spawn_audit_streaming,
 };
 pub use config::{Config, ConfigError, LogFormat};
+pub use mail::{
+    MAX_ATTEMPTS, OUTBOX_RETENTION_DAYS, SmtpSecurity, SmtpSettings, purge_outbox, retry_delay_secs,
+};
 pub use telemetry::init_tracing;
 
 use clavis_api::{ApiContext, Metrics};
@@ -119,6 +123,8 @@ pub struct Server {
     bootstrap_token: Option<String>,
     audit_checkpoint_interval_secs: u64,
     stream_opts: AuditStreamOptions,
+    metrics: Arc<Metrics>,
+    mail_sender: Option<mail::Sender>,
 }
 
 impl Server {
@@ -131,7 +137,12 @@ impl Server {
     /// [`Server::build`] with an injected clock.
     pub async fn build_with_clock(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
         let started = Instant::now();
+        // SMTP settings are checked (and the TLS client built) before anything is opened.
+        let mail_sender = mail::Sender::from_config(&cfg)?;
         let (core, _store, status) = open_core_with_clock(&cfg, clock).await?;
+        // Requests queue email as `pending` for the worker, or keep it in the development
+        // outbox (`stored`) when no SMTP server is configured.
+        core.set_smtp_enabled(mail_sender.is_some());
         // Before anything is written under it, the master key must match the database.
         core.check_master_key().await?;
         if core.ensure_default_tenant().await? {
@@ -157,10 +168,11 @@ impl Server {
             tracing::info!(tenants = updated, "brought the Management API up to date");
         }
         let hostname_of = public_url.clone();
-        let ctx = ApiContext::new(
-            core.clone(),
-            public_url.clone(),
-            Arc::new(Metrics::new(started)),
+        let metrics = Arc::new(Metrics::new(started));
+        let ctx = ApiContext::new(core.clone(), public_url.clone(), metrics.clone());
+        let email = mail_sender.as_ref().map_or_else(
+            || "development outbox (no smtp_url)".to_owned(),
+            mail::Sender::describe,
         );
         tracing::info!(
             %local_addr,
@@ -168,11 +180,12 @@ impl Server {
             database = core.store.backend(),
             schema_version = status.applied,
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            %email,
             "Clavis is ready"
         );
         Ok(Self {
             listener,
-            router: clavis_api::router(ctx),
+            router: clavis_api::router_with(ctx.clone(), clavis_web::frontend(ctx)),
             core,
             local_addr,
             public_url,
@@ -186,6 +199,8 @@ impl Server {
                     .unwrap_or_else(|| "clavis".to_owned()),
                 ..AuditStreamOptions::default()
             },
+            metrics,
+            mail_sender,
         })
     }
 
@@ -216,6 +231,7 @@ impl Server {
         let store = self.core.store.clone();
         let upkeep = audit_tasks::spawn(self.core.clone(), self.audit_checkpoint_interval_secs);
         let streaming = spawn_audit_streaming(self.core.clone(), self.stream_opts)?;
+        let mail = mail::spawn(self.core.clone(), self.mail_sender, self.metrics);
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -224,6 +240,7 @@ impl Server {
             .await;
         upkeep.abort();
         streaming.stop().await;
+        mail.stop().await;
         store.close().await;
         served.map_err(|source| ServerError::Io {
             what: "server failed".to_owned(),

@@ -34,6 +34,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     4 => "0004_audit_chain",
     5 => "0005_authz_version",
     6 => "0006_management",
+    7 => "0007_universal_login",
 );
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
 pub const POSTGRES: &[Migration] = migrations!("postgres":
@@ -43,6 +44,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     4 => "0004_audit_chain",
     5 => "0005_authz_version",
     6 => "0006_management",
+    7 => "0007_universal_login",
 );
 
 /// Data a migration's script cannot move by itself, moved right after that script in the

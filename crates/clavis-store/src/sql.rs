@@ -123,7 +123,8 @@ id_values!(
     clavis_types::SessionId,
     clavis_types::FamilyId,
     clavis_types::InvitationId,
-    clavis_types::ApiKeyId
+    clavis_types::ApiKeyId,
+    clavis_types::EmailId
 );
 
 /// JSON-encode a value for a TEXT column.
@@ -275,6 +276,15 @@ impl Conn {
         Self {
             tx: Tx::Postgres(tx),
             failed: false,
+        }
+    }
+
+    /// Which backend this transaction runs on, for the rare statement whose portable form
+    /// would be wrong on one of them (row locks that skip rows other nodes hold).
+    pub(crate) fn dialect(&self) -> crate::migrate::Dialect {
+        match self.tx {
+            Tx::Sqlite(_) => crate::migrate::Dialect::Sqlite,
+            Tx::Postgres(_) => crate::migrate::Dialect::Postgres,
         }
     }
 

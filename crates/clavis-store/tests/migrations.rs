@@ -135,6 +135,14 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0006_management",
         "6bf5e0b6c94fd04e848427126f68ca4ee096cae8bdeff8ea977fdced0972653f",
     ),
+    (
+        "sqlite/0007_universal_login",
+        "c0928e7a40125b79b915b5fe7753b65a3c188f469ea7f60fd4c8cf9bf522e296",
+    ),
+    (
+        "postgres/0007_universal_login",
+        "36b71330a7b5590141f021e1c620f84aab36236ce759cb42b7f6d58434024f40",
+    ),
 ];
 
 #[test]

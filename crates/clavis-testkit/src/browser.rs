@@ -146,30 +146,57 @@ impl Browser {
         })
     }
 
-    /// Open an authorization URL; if the login page appears, log in with `email` and
-    /// `password`. Returns where the browser ended.
+    /// Open an authorization URL; if the login pages appear, log in with `email` and
+    /// `password` (identifier step, then password step). Returns where the browser ended.
     pub async fn authorize(&mut self, url: &str, email: &str, password: &str) -> Landing {
-        match self.navigate(url).await {
+        let mut landing = self.navigate(url).await;
+        if let Landing::Page(p) = &landing
+            && is_identifier_step(&p.body)
+        {
+            let mut fields = form_fields(&p.body);
+            fields.push(("email".to_owned(), email.to_owned()));
+            landing = self.submit_owned(&form_action(&p.body), fields).await;
+        }
+        match landing {
             Landing::Page(p) if p.body.contains("name=\"password\"") => {
-                let field = |name: &str| hidden(&p.body, name);
-                let action =
-                    between(&p.body, "<form method=\"post\" action=\"", "\"").expect("form action");
-                let csrf = field("csrf");
-                let rt = field("return_to");
-                self.submit(
-                    &action,
-                    &[
-                        ("csrf", &csrf),
-                        ("return_to", &rt),
-                        ("email", email),
-                        ("password", password),
-                    ],
-                )
-                .await
+                let mut fields = form_fields(&p.body);
+                fields.push(("email".to_owned(), email.to_owned()));
+                fields.push(("password".to_owned(), password.to_owned()));
+                self.submit_owned(&form_action(&p.body), fields).await
             }
             other => other,
         }
     }
+
+    async fn submit_owned(&mut self, action: &str, fields: Vec<(String, String)>) -> Landing {
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.submit(action, &pairs).await
+    }
+}
+
+/// The identifier step of the login (an email field, no password field).
+fn is_identifier_step(body: &str) -> bool {
+    body.contains("id=\"email\"")
+        && !body.contains("name=\"password\"")
+        && between(body, "<form method=\"post\" action=\"", "\"")
+            .is_some_and(|a| a.ends_with("/login"))
+}
+
+/// The action of the page's first form.
+fn form_action(body: &str) -> String {
+    between(body, "<form method=\"post\" action=\"", "\"").expect("form action")
+}
+
+/// The CSRF token and `return_to` of the page's form (when it has them).
+fn form_fields(body: &str) -> Vec<(String, String)> {
+    ["csrf", "return_to"]
+        .into_iter()
+        .filter(|name| body.contains(&format!("name=\"{name}\" value=\"")))
+        .map(|name| (name.to_owned(), hidden(body, name)))
+        .collect()
 }
 
 fn between(s: &str, start: &str, end: &str) -> Option<String> {

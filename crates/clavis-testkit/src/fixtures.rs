@@ -108,6 +108,7 @@ impl Fixtures {
             refresh: RefreshPolicy::default(),
             organization_usage: OrganizationUsage::Allow,
             pkce_required: true,
+            is_first_party: true,
             client_jwks: None,
             created_at: now,
             updated_at: now,

@@ -7,9 +7,11 @@
 
 mod browser;
 mod fixtures;
+pub mod smtp;
 
 pub use browser::{Browser, Landing, hidden};
 pub use fixtures::{Confidential, Fixtures};
+pub use smtp::{Received, SinkOptions, SmtpSink};
 
 use clavis_core::Core;
 use clavis_crypto::JwkSet;
@@ -41,9 +43,15 @@ pub struct TestServer {
 impl TestServer {
     /// Start a server on a fresh database of the given backend.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// [`TestServer::start`] with configuration keys set by `configure` (e.g. `smtp_url`)
+    /// after the test defaults (fresh database, port 0, the database's master key).
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let cfg = Config {
+        let mut cfg = Config {
             data_dir: PathBuf::from(data_dir.path()),
             database_url: Some(db.url.clone()),
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -54,6 +62,7 @@ impl TestServer {
             log_level: "warn".to_owned(),
             ..Config::default()
         };
+        configure(&mut cfg);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let server = Server::build_with_clock(cfg, clock.clone())
             .await

@@ -395,7 +395,11 @@ async fn prompt_and_max_age(b: Backend) {
     assert!(!return_to.contains("prompt"), "{return_to}");
     let page = page_of(br.navigate(&req(&[("prompt", "login")])).await);
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("name=\"password\""));
+    assert!(
+        page.body.contains("id=\"email\""),
+        "the login page: {}",
+        page.body
+    );
     // Logging in again moves auth_time.
     s.clock.advance_secs(10);
     let code = code_via(&mut br, &req(&[("prompt", "login")])).await;
@@ -445,7 +449,11 @@ async fn prompt_and_max_age(b: Backend) {
     // After the forced login the request completes, even when the clock ticks between the
     // login and the return to the authorization endpoint (no login loop).
     let page = page_of(br.navigate(&req(&[("max_age", "0")])).await);
-    assert!(page.body.contains("name=\"password\""));
+    assert!(
+        page.body.contains("id=\"email\""),
+        "the login page: {}",
+        page.body
+    );
     let csrf_cookie = format!("clavis_csrf={}", br.cookies["clavis_csrf"]);
     let r = s
         .client

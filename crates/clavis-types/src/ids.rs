@@ -117,6 +117,8 @@ prefixed_id!(/// An invitation to join an organization.
     InvitationId, "uinv_", "invitation id");
 prefixed_id!(/// An API key of the Management API (the id, not the secret key).
     ApiKeyId, "akey_", "API key id");
+prefixed_id!(/// A message in the email outbox.
+    EmailId, "msg_", "email id");
 
 /// An OAuth client id: 32 base32 characters, no prefix (clients paste these into config
 /// files and libraries that expect opaque strings, as with Auth0).

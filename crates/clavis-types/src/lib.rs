@@ -12,8 +12,8 @@ mod time_port;
 
 pub use enums::{AppType, ConnectionStrategy, KeyState, OrganizationUsage, SigningAlg};
 pub use ids::{
-    ApiId, ApiKeyId, ClientGrantId, ClientId, ConnectionId, FamilyId, InvitationId, Kid, OrgId,
-    RoleId, SessionId, TeamId, TenantId, UserId, encode_id, random_base32,
+    ApiId, ApiKeyId, ClientGrantId, ClientId, ConnectionId, EmailId, FamilyId, InvitationId, Kid,
+    OrgId, RoleId, SessionId, TeamId, TenantId, UserId, encode_id, random_base32,
 };
 pub use text::{Email, Slug};
 pub use time_port::{Clock, ManualClock, Rng, SystemClock, Timestamp};

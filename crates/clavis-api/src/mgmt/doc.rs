@@ -194,7 +194,8 @@ pub(crate) fn finish(mut doc: OpenApi, server: Option<&str>) -> OpenApi {
                 .description(Some(
                     "Manage one tenant of Clavis: users, organizations, teams, roles, Apis, \
                      applications, connections, signing keys, API keys, authorization \
-                     decisions and the audit log. Shaped after Auth0's Management API v2. \
+                     decisions, the audit log, login page branding, email templates and \
+                     the email outbox. Shaped after Auth0's Management API v2. \
                      Authenticate with a client-credentials access token for the audience \
                      `{issuer}/api/v2/` or an API key, as a bearer token.",
                 ))

@@ -11,10 +11,13 @@
 
 mod api_keys;
 mod authz;
+mod branding;
 mod client_grants;
 mod clients;
 mod connections;
 pub(crate) mod doc;
+mod domains;
+mod emails;
 mod logs;
 mod organizations;
 mod params;
@@ -64,6 +67,9 @@ fn documented() -> OpenApiRouter<ApiContext> {
         .merge(logs::routes())
         .merge(reports::routes())
         .merge(authz::routes())
+        .merge(branding::routes())
+        .merge(emails::routes())
+        .merge(domains::routes())
 }
 
 pub(crate) fn routes() -> Router<ApiContext> {

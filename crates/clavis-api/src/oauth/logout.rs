@@ -1,18 +1,36 @@
 //! RP-initiated logout (OIDC RP-Initiated Logout 1.0). `post_logout_redirect_uri` must
 //! exactly match one of the client's registered logout URLs. With a valid `id_token_hint`
-//! the session ends at once; otherwise the user confirms on a CSRF-protected page.
+//! the session ends at once; otherwise the user confirms on a CSRF-protected page (rendered
+//! by the hosted pages, [`crate::HostedPages`]).
 
+use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use clavis_core::model::Tenant;
 use clavis_core::oauth::{OAuthError, redirect_with};
 use clavis_types::{ClientId, SessionId};
 use serde::Deserialize;
 
-use super::authorize::error_page;
 use super::{Meta, SESSION_COOKIE, cookie};
-use crate::html::{escape, page};
+use crate::pages::{ApiPage, Pages};
 use crate::{ApiContext, csrf};
+
+/// The request as the pages see it.
+type Req<'a> = (&'a HeaderMap, &'a Uri);
+
+async fn show(pages: &Pages, tenant: Option<&Tenant>, req: Req<'_>, p: ApiPage) -> Response {
+    pages.0.render(tenant, req.0, req.1, p).await
+}
+
+async fn error_page(
+    pages: &Pages,
+    tenant: Option<&Tenant>,
+    req: Req<'_>,
+    e: OAuthError,
+) -> Response {
+    show(pages, tenant, req, ApiPage::RequestError(e)).await
+}
 
 #[derive(Deserialize, Default)]
 pub(super) struct LogoutParams {
@@ -33,7 +51,7 @@ fn clear_cookie(slug: &str) -> HeaderValue {
 /// Validate the redirect target; `Ok(None)` when none was asked for.
 async fn target(
     ctx: &ApiContext,
-    tenant: &clavis_core::model::Tenant,
+    tenant: &Tenant,
     client_id: Option<String>,
     p: &LogoutParams,
 ) -> Result<Option<String>, OAuthError> {
@@ -65,12 +83,13 @@ async fn target(
 
 async fn finish(
     ctx: &ApiContext,
-    tenant: &clavis_core::model::Tenant,
-    headers: &HeaderMap,
+    pages: &Pages,
+    tenant: &Tenant,
+    req: Req<'_>,
     meta: &clavis_core::service::RequestMeta,
     to: Option<String>,
 ) -> Response {
-    if let Some(c) = cookie(headers, SESSION_COOKIE)
+    if let Some(c) = cookie(req.0, SESSION_COOKIE)
         && let Ok(Some((s, u))) = ctx.core.session_from_cookie(tenant, &c).await
         && let Err(e) = ctx
             .core
@@ -81,11 +100,7 @@ async fn finish(
     }
     let mut resp = match to {
         Some(url) => Redirect::to(&url).into_response(),
-        None => page(
-            StatusCode::OK,
-            "Logged out",
-            "<h1>You are logged out</h1><p>You can close this window.</p>",
-        ),
+        None => show(pages, Some(tenant), req, ApiPage::LoggedOut).await,
     };
     resp.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(tenant.slug.as_str()));
@@ -94,31 +109,36 @@ async fn finish(
 
 pub(super) async fn start(
     state: State<ApiContext>,
+    pages: Extension<Pages>,
     tenant: Path<String>,
     meta: Meta,
     headers: HeaderMap,
+    uri: Uri,
     Query(p): Query<LogoutParams>,
 ) -> Response {
-    begin(state, tenant, meta, headers, p).await
+    begin(state, pages, tenant, meta, (headers, uri), p).await
 }
 
 /// A logout request (GET, or a POST from the relying party): end the session at once when
 /// a valid `id_token_hint` names it, otherwise ask the user.
 async fn begin(
     State(ctx): State<ApiContext>,
+    Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
-    headers: HeaderMap,
+    (headers, uri): (HeaderMap, Uri),
     p: LogoutParams,
 ) -> Response {
+    let req = (&headers, &uri);
     let Ok(tenant) = ctx.core.tenant_by_slug(&tenant).await else {
-        return error_page(&OAuthError::invalid_request("unknown tenant"));
+        let e = OAuthError::invalid_request("unknown tenant");
+        return error_page(&pages, None, req, e).await;
     };
     let issuer = ctx.issuer(tenant.slug.as_str());
     let hint = match p.id_token_hint.as_deref() {
         Some(h) => match ctx.core.verify_id_token_hint(&tenant, &issuer, h).await {
             Ok(c) => Some(c),
-            Err(e) => return error_page(&e),
+            Err(e) => return error_page(&pages, Some(&tenant), req, e).await,
         },
         None => None,
     };
@@ -130,13 +150,13 @@ async fn begin(
     if let (Some(h), Some(c)) = (&hinted_client, &p.client_id)
         && h != c
     {
-        return error_page(&OAuthError::invalid_request(
-            "client_id does not match id_token_hint",
-        ));
+        let e = OAuthError::invalid_request("client_id does not match id_token_hint");
+        return error_page(&pages, Some(&tenant), req, e).await;
     }
-    let to = match target(&ctx, &tenant, hinted_client.or(p.client_id.clone()), &p).await {
+    let client = hinted_client.or(p.client_id.clone());
+    let to = match target(&ctx, &tenant, client.clone(), &p).await {
         Ok(t) => t,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&pages, Some(&tenant), req, e).await,
     };
     // The hint must name the session being ended; otherwise ask the user.
     let sid_matches = match (
@@ -153,41 +173,26 @@ async fn begin(
         _ => false,
     };
     if sid_matches {
-        return finish(&ctx, &tenant, &headers, &meta, to).await;
+        return finish(&ctx, &pages, &tenant, req, &meta, to).await;
     }
     let (token, csrf_cookie) = csrf::issue(
         &*ctx.core.rng,
         ctx.secure_cookies(),
         &format!("/t/{}/", tenant.slug),
     );
-    let hidden = |name: &str, v: &Option<String>| {
-        v.as_ref()
-            .map(|v| {
-                format!(
-                    "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                    escape(v)
-                )
-            })
-            .unwrap_or_default()
+    let fields = [
+        ("post_logout_redirect_uri", p.post_logout_redirect_uri),
+        ("client_id", client),
+        ("state", p.state),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    let page = ApiPage::LogoutConfirm {
+        csrf: token,
+        fields,
     };
-    let body = format!(
-        "<h1>Log out?</h1><p>Do you want to log out of your account?</p>\
-         <form method=\"post\" action=\"/t/{}/oidc/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{}{}{}\
-         <button type=\"submit\">Log out</button></form>",
-        escape(tenant.slug.as_str()),
-        escape(&token),
-        hidden("post_logout_redirect_uri", &p.post_logout_redirect_uri),
-        hidden(
-            "client_id",
-            &p.client_id.clone().or_else(|| hint
-                .as_ref()
-                .and_then(|c| c.get("aud"))
-                .and_then(|a| a.as_str())
-                .map(str::to_owned))
-        ),
-        hidden("state", &p.state),
-    );
-    let mut resp = page(StatusCode::OK, "Log out", &body);
+    let mut resp = show(&pages, Some(&tenant), req, page).await;
     if let Some(c) = csrf_cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -196,36 +201,37 @@ async fn begin(
 
 pub(super) async fn confirm(
     State(ctx): State<ApiContext>,
+    Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
     headers: HeaderMap,
+    uri: Uri,
     Form(p): Form<LogoutParams>,
 ) -> Response {
+    let req = (&headers, &uri);
     let Ok(tenant) = ctx.core.tenant_by_slug(&tenant).await else {
-        return error_page(&OAuthError::invalid_request("unknown tenant"));
+        let e = OAuthError::invalid_request("unknown tenant");
+        return error_page(&pages, None, req, e).await;
     };
     // A POST from the relying party (RP-Initiated Logout §2) carries no CSRF field of
     // ours: treat it like the GET form of the request.
     if p.csrf.is_none() {
         return begin(
             State(ctx),
+            Extension(pages),
             Path(tenant.slug.to_string()),
             Meta(meta),
-            headers,
+            (headers, uri),
             p,
         )
         .await;
     }
     if !csrf::verify(&headers, p.csrf.as_deref().unwrap_or("")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "<h1>This form has expired</h1><p>Go back to the application and log out again.</p>",
-        );
+        return show(&pages, Some(&tenant), req, ApiPage::FormExpired).await;
     }
     let to = match target(&ctx, &tenant, p.client_id.clone(), &p).await {
         Ok(t) => t,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&pages, Some(&tenant), req, e).await,
     };
-    finish(&ctx, &tenant, &headers, &meta, to).await
+    finish(&ctx, &pages, &tenant, req, &meta, to).await
 }

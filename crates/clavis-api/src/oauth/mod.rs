@@ -3,9 +3,10 @@
 
 mod authorize;
 mod endpoints;
-mod login;
 mod logout;
 mod token;
+
+pub use authorize::{authorize_params, error_redirect};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -29,7 +30,6 @@ pub(crate) fn routes() -> Router<ApiContext> {
             "/t/{tenant}/authorize",
             get(authorize::authorize).post(authorize::authorize_post),
         )
-        .route("/t/{tenant}/login", get(login::show).post(login::submit))
         .route("/t/{tenant}/oauth/token", post(token::token))
         .route("/t/{tenant}/oauth/introspect", post(token::introspect))
         .route("/t/{tenant}/oauth/revoke", post(token::revoke))
@@ -96,7 +96,7 @@ impl From<OAuthError> for OAuthJson {
 }
 
 /// Client address and user agent of a request, for audit events.
-pub(crate) struct Meta(pub RequestMeta);
+pub struct Meta(pub RequestMeta);
 
 impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
@@ -106,7 +106,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
 }
 
 /// Client address and user agent of a request.
-pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
+pub fn request_meta(parts: &Parts) -> RequestMeta {
     let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -139,7 +139,7 @@ pub(crate) fn single_params(
 }
 
 /// The value of a named cookie.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -151,4 +151,25 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Name of the session cookie (scoped by path to the tenant).
-pub(crate) const SESSION_COOKIE: &str = "clavis_session";
+pub const SESSION_COOKIE: &str = "clavis_session";
+
+/// The `Set-Cookie` value carrying a new session of tenant `slug` (`HttpOnly`,
+/// `SameSite=Lax` so the redirect back from a client keeps it, `Secure` over https).
+pub fn session_cookie(secure: bool, slug: &str, value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/t/{slug}/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        clavis_core::oauth::SESSION_ABSOLUTE_SECS,
+        if secure { "; Secure" } else { "" }
+    ))
+    .ok()
+}
+
+/// Only a path back into this tenant's authorization endpoint is accepted as `return_to`
+/// (the hosted pages return there after a login, signup, verification or consent).
+pub fn safe_return_to(tenant: &str, r: &str) -> bool {
+    let prefix = format!("/t/{tenant}/authorize?");
+    r.starts_with(&prefix)
+        && !r.contains('\\')
+        && !r.chars().any(|c| c.is_control())
+        && r.len() <= 4096
+}

@@ -6,7 +6,9 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use clavis_core::oauth::{ClientAuth, Endpoint, JWT_BEARER_ASSERTION, OAuthError, TokenRequest};
+use clavis_core::oauth::{
+    ClientAuth, Endpoint, ErrorCode, JWT_BEARER_ASSERTION, OAuthError, TokenRequest,
+};
 use std::collections::HashMap;
 
 use super::{Meta, OAuthJson, single_params};
@@ -182,11 +184,27 @@ pub(super) async fn token(
         audience: f.remove("audience"),
         organization: f.remove("organization"),
     };
-    let resp = ctx
+    match ctx
         .core
         .token(&p.tenant, p.at(), &p.auth, &req, &meta)
-        .await?;
-    Ok(no_store(axum::Json(resp).into_response()))
+        .await
+    {
+        Ok(resp) => Ok(no_store(axum::Json(resp).into_response())),
+        Err(e) => Ok(rate_limited(e)),
+    }
+}
+
+/// An OAuth error as a response; a rate limit (`too_many_requests`, HTTP 429) carries
+/// `Retry-After`.
+fn rate_limited(e: OAuthError) -> Response {
+    let retry_after =
+        (e.code == ErrorCode::TooManyRequests).then(|| e.retry_after_secs.unwrap_or(1).max(1));
+    let mut resp = OAuthJson::from(e).into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 pub(super) async fn introspect(

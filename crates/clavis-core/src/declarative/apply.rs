@@ -12,14 +12,17 @@ use clavis_types::{
 use std::collections::HashMap;
 use zeroize::Zeroizing;
 
-use super::document::{ApplicationDoc, Document, Secret, TenantDoc};
+use super::document::{
+    ApplicationDoc, AttackProtectionDoc, Document, PasswordPolicyDoc, Secret, TenantDoc,
+    UniversalLoginDoc,
+};
 use super::validate::{default_auth_method, default_grant_types, validate};
 use super::{
     ApplyReport, DEFAULT_API_TOKEN_LIFETIME, DEFAULT_ID_TOKEN_LIFETIME, IssuedSecret, ResourceKind,
 };
 use crate::model::{
-    Api, Application, ClientGrant, Connection, Permission, RefreshPolicy, Role, RolePermission,
-    Tenant, TenantSettings,
+    Api, Application, AttackProtection, ClientGrant, Connection, PasswordPolicy, Permission,
+    RefreshPolicy, Role, RolePermission, Tenant, TenantSettings, UniversalLogin,
 };
 use crate::ports::Tx;
 use crate::{Core, CoreError};
@@ -125,6 +128,7 @@ impl Core {
             if let Some(a) = &t.phi_audiences {
                 s.phi_audiences.clone_from(a);
             }
+            merge_login_settings(t, s);
         };
         match existing {
             Some(old) => {
@@ -526,6 +530,7 @@ impl Run<'_> {
             refresh: RefreshPolicy::default(),
             organization_usage: clavis_types::OrganizationUsage::Deny,
             pkce_required: true,
+            is_first_party: true,
             client_jwks: None,
             created_at: self.now,
             updated_at: self.now,
@@ -561,10 +566,55 @@ fn set_app_fields(app: &mut Application, a: &ApplicationDoc) {
     app.organization_usage = a.organization_usage.unwrap_or(app.organization_usage);
     app.id_token_lifetime = a.id_token_lifetime.unwrap_or(app.id_token_lifetime);
     app.pkce_required = a.pkce_required.unwrap_or(app.pkce_required);
+    app.is_first_party = a.is_first_party.unwrap_or(app.is_first_party);
     if let Some(r) = &a.refresh_token {
         app.refresh.rotation = r.rotation.unwrap_or(app.refresh.rotation);
         app.refresh.idle_lifetime = r.idle_lifetime.unwrap_or(app.refresh.idle_lifetime);
         app.refresh.absolute_lifetime =
             r.absolute_lifetime.unwrap_or(app.refresh.absolute_lifetime);
+    }
+}
+
+/// Lay the login settings blocks of `t` (only the fields present) over `s`.
+pub(super) fn merge_login_settings(t: &TenantDoc, s: &mut TenantSettings) {
+    if let Some(d) = &t.password_policy {
+        merge_password_policy(d, &mut s.password_policy);
+    }
+    if let Some(d) = &t.attack_protection {
+        merge_attack_protection(d, &mut s.attack_protection);
+    }
+    if let Some(d) = &t.universal_login {
+        merge_universal_login(d, &mut s.universal_login);
+    }
+}
+
+fn merge_password_policy(d: &PasswordPolicyDoc, p: &mut PasswordPolicy) {
+    p.min_length = d.min_length.unwrap_or(p.min_length);
+    p.min_strength = d.min_strength.unwrap_or(p.min_strength);
+    p.history = d.history.unwrap_or(p.history);
+    p.dictionary = d.dictionary.unwrap_or(p.dictionary);
+    p.no_personal_info = d.no_personal_info.unwrap_or(p.no_personal_info);
+}
+
+fn merge_attack_protection(d: &AttackProtectionDoc, a: &mut AttackProtection) {
+    a.auth_per_ip_per_minute = d.auth_per_ip_per_minute.unwrap_or(a.auth_per_ip_per_minute);
+    a.failed_logins_per_hour = d.failed_logins_per_hour.unwrap_or(a.failed_logins_per_hour);
+    a.lockout_secs = d.lockout_secs.unwrap_or(a.lockout_secs);
+    a.lockout_max_secs = d.lockout_max_secs.unwrap_or(a.lockout_max_secs);
+    a.refresh_per_user_per_hour = d
+        .refresh_per_user_per_hour
+        .unwrap_or(a.refresh_per_user_per_hour);
+    a.suspicious_ip_failures_per_day = d
+        .suspicious_ip_failures_per_day
+        .unwrap_or(a.suspicious_ip_failures_per_day);
+}
+
+fn merge_universal_login(d: &UniversalLoginDoc, u: &mut UniversalLogin) {
+    u.signup_enabled = d.signup_enabled.unwrap_or(u.signup_enabled);
+    u.require_email_verification = d
+        .require_email_verification
+        .unwrap_or(u.require_email_verification);
+    if let Some(l) = &d.default_locale {
+        u.default_locale.clone_from(l);
     }
 }

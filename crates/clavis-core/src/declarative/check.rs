@@ -184,6 +184,7 @@ impl Core {
 
         let apps = resolve_apps(src, &p, t, &db_apps)?;
         check_lifetimes(src, &p, t, existing.as_ref(), &db_apis, &db_apps, &apps)?;
+        check_login_settings(src, &p, t, existing.as_ref())?;
 
         // Users referenced by memberships must exist; team members must be org members.
         let mut stored_users: HashMap<&Email, StoredUser> = HashMap::new();
@@ -354,6 +355,124 @@ fn check_lifetimes(
         for (what, n) in api_only.chain(app_only) {
             check(p.key("max_token_lifetime"), what, n)?;
         }
+    }
+    Ok(())
+}
+
+/// Languages the hosted pages and emails are offered in.
+pub const LOCALES: [&str; 2] = ["en", "fr"];
+
+/// Bounds of the login settings blocks, for each field the file sets; `lockout_max_secs`
+/// must be at least `lockout_secs` once the file's values are laid over the stored ones.
+fn check_login_settings(
+    src: &Source,
+    p: &Path,
+    t: &TenantDoc,
+    existing: Option<&Tenant>,
+) -> Result<(), CoreError> {
+    let err = |path: Path, reason: String| -> CoreError { src.error(&path, reason).into() };
+    let range = |path: Path, v: Option<i64>, lo: i64, hi: i64, unit: &str| match v {
+        Some(v) if !(lo..=hi).contains(&v) => Err(err(
+            path,
+            format!("must be between {lo} and {hi}{unit}, not {v}"),
+        )),
+        _ => Ok(()),
+    };
+    if let Some(d) = &t.password_policy {
+        let pp = p.key("password_policy");
+        range(
+            pp.key("min_length"),
+            d.min_length.map(i64::from),
+            8,
+            128,
+            " characters",
+        )?;
+        range(
+            pp.key("min_strength"),
+            d.min_strength.map(i64::from),
+            0,
+            4,
+            "",
+        )?;
+        range(
+            pp.key("history"),
+            d.history.map(i64::from),
+            0,
+            24,
+            " passwords",
+        )?;
+    }
+    if let Some(d) = &t.attack_protection {
+        let pa = p.key("attack_protection");
+        let n = |v: Option<u32>| v.map(i64::from);
+        range(
+            pa.key("auth_per_ip_per_minute"),
+            n(d.auth_per_ip_per_minute),
+            1,
+            10_000,
+            "",
+        )?;
+        range(
+            pa.key("failed_logins_per_hour"),
+            n(d.failed_logins_per_hour),
+            1,
+            1_000,
+            "",
+        )?;
+        range(
+            pa.key("lockout_secs"),
+            d.lockout_secs,
+            60,
+            86_400,
+            " seconds",
+        )?;
+        range(
+            pa.key("lockout_max_secs"),
+            d.lockout_max_secs,
+            60,
+            30 * 86_400,
+            " seconds",
+        )?;
+        let refresh = n(d.refresh_per_user_per_hour);
+        range(pa.key("refresh_per_user_per_hour"), refresh, 1, 100_000, "")?;
+        let suspicious = n(d.suspicious_ip_failures_per_day);
+        range(
+            pa.key("suspicious_ip_failures_per_day"),
+            suspicious,
+            1,
+            1_000_000,
+            "",
+        )?;
+        if d.lockout_secs.is_some() || d.lockout_max_secs.is_some() {
+            let mut merged = existing.map_or_else(TenantSettings::default, |x| x.settings.clone());
+            super::apply::merge_login_settings(t, &mut merged);
+            let a = &merged.attack_protection;
+            if a.lockout_max_secs < a.lockout_secs {
+                let at = if d.lockout_max_secs.is_some() {
+                    "lockout_max_secs"
+                } else {
+                    "lockout_secs"
+                };
+                return Err(err(
+                    pa.key(at),
+                    format!(
+                        "lockout_max_secs ({} s) must be at least lockout_secs ({} s)",
+                        a.lockout_max_secs, a.lockout_secs
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(l) = t
+        .universal_login
+        .as_ref()
+        .and_then(|d| d.default_locale.as_deref())
+        && !LOCALES.contains(&l)
+    {
+        return Err(err(
+            p.key("universal_login").key("default_locale"),
+            format!("must be one of {}, not `{l}`", LOCALES.join(", ")),
+        ));
     }
     Ok(())
 }

@@ -81,6 +81,15 @@ pub struct TenantDoc {
     /// Roles an organization's administrator may assign inside its organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_assignable_roles: Option<Vec<String>>,
+    /// Rules every new password must meet (only the fields present are managed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_policy: Option<PasswordPolicyDoc>,
+    /// Rate limits and lockout of the authentication endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack_protection: Option<AttackProtectionDoc>,
+    /// Signup, email verification and the default language of the hosted pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub universal_login: Option<UniversalLoginDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<ConnectionDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -106,6 +115,9 @@ impl TenantDoc {
             audit_retention_days: None,
             phi_audiences: None,
             org_assignable_roles: None,
+            password_policy: None,
+            attack_protection: None,
+            universal_login: None,
             connections: Vec::new(),
             apis: Vec::new(),
             roles: Vec::new(),
@@ -114,6 +126,64 @@ impl TenantDoc {
             organizations: Vec::new(),
         }
     }
+}
+
+/// The tenant's password policy; see [`crate::model::PasswordPolicy`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicyDoc {
+    /// 8 to 128 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u32>,
+    /// Minimum estimated strength, 0 (none) to 4 (very strong).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_strength: Option<u8>,
+    /// Previous passwords that may not be reused, 0 (off) to 24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<u32>,
+    /// Refuse the bundled list of common breached passwords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dictionary: Option<bool>,
+    /// Refuse passwords containing the user's email address or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_personal_info: Option<bool>,
+}
+
+/// The tenant's attack-protection limits; see [`crate::model::AttackProtection`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackProtectionDoc {
+    /// Authentication requests per client address per minute (1 to 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_per_ip_per_minute: Option<u32>,
+    /// Failed logins per address per hour before it is locked (1 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_logins_per_hour: Option<u32>,
+    /// First lock, in seconds (60 to 86400); each further lock lasts twice as long…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_secs: Option<i64>,
+    /// …up to this (at least `lockout_secs`, at most 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_max_secs: Option<i64>,
+    /// Refresh-token grants per user per hour (1 to 100000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_per_user_per_hour: Option<u32>,
+    /// Failed logins per client address per day across accounts (1 to 1000000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicious_ip_failures_per_day: Option<u32>,
+}
+
+/// Behaviour of the tenant's hosted login pages; see [`crate::model::UniversalLogin`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniversalLoginDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signup_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_email_verification: Option<bool>,
+    /// `en` or `fr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_locale: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +290,10 @@ pub struct ApplicationDoc {
     /// relaxes it for confidential ones (`web`, `m2m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce_required: Option<bool>,
+    /// First-party applications (the default) skip the consent page; third-party ones ask
+    /// each user once for the scopes they request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_first_party: Option<bool>,
     /// Client grants of an `m2m` application: the permissions of each Api it may obtain
     /// with `client_credentials`. A listed grant's scope becomes exactly the listed one;
     /// grants not listed are kept.

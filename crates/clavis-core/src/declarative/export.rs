@@ -10,12 +10,16 @@ use clavis_types::{ApiId, AppType, ConnectionStrategy, OrganizationUsage, RoleId
 use std::collections::HashMap;
 
 use super::document::{
-    ApiDoc, ApplicationDoc, ClientGrantDoc, ConnectionDoc, Document, MemberDoc, OrganizationDoc,
-    PermissionDoc, RefreshTokenDoc, RoleDoc, RolePermissionDoc, TeamDoc, TenantDoc, UserDoc,
+    ApiDoc, ApplicationDoc, AttackProtectionDoc, ClientGrantDoc, ConnectionDoc, Document,
+    MemberDoc, OrganizationDoc, PasswordPolicyDoc, PermissionDoc, RefreshTokenDoc, RoleDoc,
+    RolePermissionDoc, TeamDoc, TenantDoc, UniversalLoginDoc, UserDoc,
 };
 use super::validate::{default_auth_method, default_grant_types};
 use super::{DEFAULT_API_TOKEN_LIFETIME, DEFAULT_ID_TOKEN_LIFETIME};
-use crate::model::{Application, OrgMetadata, RefreshPolicy, Tenant, TenantSettings};
+use crate::model::{
+    Application, AttackProtection, OrgMetadata, PasswordPolicy, RefreshPolicy, Tenant,
+    TenantSettings, UniversalLogin,
+};
 use crate::ports::Tx;
 use crate::{Core, CoreError};
 
@@ -72,6 +76,7 @@ async fn export_tenant(tx: &mut dyn Tx, t: &Tenant) -> Result<TenantDoc, CoreErr
         (!t.settings.phi_audiences.is_empty()).then(|| t.settings.phi_audiences.clone());
     doc.org_assignable_roles = (!t.settings.org_assignable_roles.is_empty())
         .then(|| t.settings.org_assignable_roles.clone());
+    export_login_settings(&t.settings, &mut doc);
 
     for c in all_pages!(|page| tx.connection_list(id, page)) {
         doc.connections.push(ConnectionDoc {
@@ -279,6 +284,47 @@ fn export_application(a: Application, grants: Vec<ClientGrantDoc>) -> Applicatio
             default_auth_method(a.app_type).to_owned(),
         ),
         pkce_required: unless(a.pkce_required, true),
+        is_first_party: unless(a.is_first_party, true),
         grants,
     }
+}
+
+/// The login settings blocks: fields that differ from their default; a block with none is
+/// left out.
+fn export_login_settings(s: &TenantSettings, doc: &mut TenantDoc) {
+    let (p, dp) = (&s.password_policy, PasswordPolicy::default());
+    let policy = PasswordPolicyDoc {
+        min_length: unless(p.min_length, dp.min_length),
+        min_strength: unless(p.min_strength, dp.min_strength),
+        history: unless(p.history, dp.history),
+        dictionary: unless(p.dictionary, dp.dictionary),
+        no_personal_info: unless(p.no_personal_info, dp.no_personal_info),
+    };
+    doc.password_policy = unless(policy, PasswordPolicyDoc::default());
+    let (a, da) = (&s.attack_protection, AttackProtection::default());
+    let protection = AttackProtectionDoc {
+        auth_per_ip_per_minute: unless(a.auth_per_ip_per_minute, da.auth_per_ip_per_minute),
+        failed_logins_per_hour: unless(a.failed_logins_per_hour, da.failed_logins_per_hour),
+        lockout_secs: unless(a.lockout_secs, da.lockout_secs),
+        lockout_max_secs: unless(a.lockout_max_secs, da.lockout_max_secs),
+        refresh_per_user_per_hour: unless(
+            a.refresh_per_user_per_hour,
+            da.refresh_per_user_per_hour,
+        ),
+        suspicious_ip_failures_per_day: unless(
+            a.suspicious_ip_failures_per_day,
+            da.suspicious_ip_failures_per_day,
+        ),
+    };
+    doc.attack_protection = unless(protection, AttackProtectionDoc::default());
+    let (u, du) = (&s.universal_login, UniversalLogin::default());
+    let login = UniversalLoginDoc {
+        signup_enabled: unless(u.signup_enabled, du.signup_enabled),
+        require_email_verification: unless(
+            u.require_email_verification,
+            du.require_email_verification,
+        ),
+        default_locale: unless(u.default_locale.clone(), du.default_locale),
+    };
+    doc.universal_login = unless(login, UniversalLoginDoc::default());
 }

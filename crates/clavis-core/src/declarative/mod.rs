@@ -74,9 +74,9 @@ mod source;
 mod validate;
 
 pub use document::{
-    ApiDoc, ApplicationDoc, ClientGrantDoc, ConnectionDoc, Document, MemberDoc, OrganizationDoc,
-    PermissionDoc, RefreshTokenDoc, RoleDoc, RolePermissionDoc, Secret, TeamDoc, TenantDoc,
-    UserDoc,
+    ApiDoc, ApplicationDoc, AttackProtectionDoc, ClientGrantDoc, ConnectionDoc, Document,
+    MemberDoc, OrganizationDoc, PasswordPolicyDoc, PermissionDoc, RefreshTokenDoc, RoleDoc,
+    RolePermissionDoc, Secret, TeamDoc, TenantDoc, UniversalLoginDoc, UserDoc,
 };
 pub use parse::{parse, to_yaml};
 pub(crate) use validate::{default_auth_method, default_grant_types, validate_application};

@@ -45,6 +45,9 @@ pub struct Application {
     pub organization_usage: OrganizationUsage,
     /// Require PKCE (S256) on the authorization-code grant; always on for public clients.
     pub pkce_required: bool,
+    /// First-party applications (the tenant's own) skip the consent page; third-party ones
+    /// ask each user once for the scopes they request.
+    pub is_first_party: bool,
     /// The client's public keys (a JWKS document) for `private_key_jwt` authentication.
     pub client_jwks: Option<clavis_crypto::JwkSet>,
     pub created_at: Timestamp,

@@ -38,6 +38,12 @@ pub struct TenantSettings {
     /// teams (and grant through invitations). Empty: only tenant-wide callers assign roles
     /// inside organizations, since an organization role applies to every Api.
     pub org_assignable_roles: Vec<String>,
+    /// Rules every new password must meet (signup, reset, change).
+    pub password_policy: super::PasswordPolicy,
+    /// Rate limits and lockout on the authentication endpoints.
+    pub attack_protection: super::AttackProtection,
+    /// Signup, email verification and the default language of the hosted pages.
+    pub universal_login: super::UniversalLogin,
 }
 
 impl Default for TenantSettings {
@@ -48,6 +54,9 @@ impl Default for TenantSettings {
             audit_retention_days: 2557,
             phi_audiences: Vec::new(),
             org_assignable_roles: Vec::new(),
+            password_policy: super::PasswordPolicy::default(),
+            attack_protection: super::AttackProtection::default(),
+            universal_login: super::UniversalLogin::default(),
         }
     }
 }

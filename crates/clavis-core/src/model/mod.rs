@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod directory;
 mod keys;
+mod login;
 mod management;
 mod oauth;
 
@@ -18,6 +19,10 @@ pub use directory::{
     UserProfile,
 };
 pub use keys::SigningKey;
+pub use login::{
+    AttackProtection, Branding, BrandingSettings, Consent, EmailState, EmailTemplate, Lockout,
+    Logo, OrgDomain, OutboxEmail, PasswordPolicy, TicketKind, UniversalLogin, UserTicket,
+};
 pub use management::{ApiKey, Invitation, OrgConnection};
 pub use oauth::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
 

@@ -36,6 +36,8 @@ pub struct AuthorizeParams {
     pub audience: Option<String>,
     pub response_mode: Option<String>,
     pub login_hint: Option<String>,
+    /// Preferred languages of the hosted pages, space-separated (OIDC Core §3.1.2.1).
+    pub ui_locales: Option<String>,
     /// Request objects (JAR) are not supported; their presence is refused, not ignored.
     pub request: Option<String>,
     pub request_uri: Option<String>,
@@ -53,9 +55,13 @@ pub struct ValidAuthorize {
     pub code_challenge: Option<String>,
     pub prompt_none: bool,
     pub prompt_login: bool,
+    /// `prompt=consent`: ask the user again for every requested scope.
+    pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub org: Option<Organization>,
     pub login_hint: Option<String>,
+    /// `ui_locales` as sent (the hosted pages pick the first language they offer).
+    pub ui_locales: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error goes.
@@ -140,9 +146,14 @@ impl Core {
             code_challenge: None,
             prompt_none: false,
             prompt_login: false,
+            prompt_consent: false,
             max_age: None,
             org: None,
             login_hint: p.login_hint.clone(),
+            ui_locales: p
+                .ui_locales
+                .clone()
+                .filter(|l| l.len() <= 256 && !l.chars().any(char::is_control)),
         };
         let bad = |v: &ValidAuthorize, code: ErrorCode, d: &str| {
             AuthorizeError::redirect(v, OAuthError::new(code, d))
@@ -224,7 +235,8 @@ impl Core {
             match prompt {
                 "none" => v.prompt_none = true,
                 "login" => v.prompt_login = true,
-                "consent" | "select_account" => {}
+                "consent" => v.prompt_consent = true,
+                "select_account" => {}
                 other => {
                     return Err(bad(
                         &v,

@@ -16,11 +16,18 @@ pub enum ErrorCode {
     InvalidScope,
     AccessDenied,
     LoginRequired,
+    /// `prompt=none` but the user must act on a page (e.g. verify their email address).
+    InteractionRequired,
+    /// `prompt=none` but the user has not agreed to the requested scopes.
+    ConsentRequired,
     RequestNotSupported,
     InsufficientScope,
     InvalidToken,
     ServerError,
     TemporarilyUnavailable,
+    /// Not registered by RFC 6749: a rate limit (HTTP 429 with `Retry-After`), as Auth0
+    /// answers it.
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -36,11 +43,14 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TooManyRequests => "too_many_requests",
         }
     }
 
@@ -51,6 +61,7 @@ impl ErrorCode {
             Self::AccessDenied | Self::InsufficientScope => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
+            Self::TooManyRequests => 429,
             _ => 400,
         }
     }
@@ -62,6 +73,8 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
+    /// Seconds the client should wait (`Retry-After`), for `too_many_requests`.
+    pub retry_after_secs: Option<i64>,
 }
 
 impl OAuthError {
@@ -69,6 +82,14 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after_secs: None,
+        }
+    }
+    /// A rate limit: retry after `retry_after_secs` (at least 1).
+    pub fn too_many_requests(d: impl Into<String>, retry_after_secs: i64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..Self::new(ErrorCode::TooManyRequests, d)
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {

@@ -23,6 +23,16 @@ const TOUCH_EVERY_SECS: i64 = 60;
 pub enum LoginError {
     WrongCredentials,
     Blocked,
+    /// Too many failed logins for this address: locked for this long (an unlock link was
+    /// emailed if the account exists). Shown the same whether or not the account exists.
+    Locked {
+        retry_after_secs: i64,
+    },
+    /// This client address is over a rate limit (per-minute requests, or failed logins
+    /// across accounts): try again after this long.
+    Throttled {
+        retry_after_secs: i64,
+    },
     Internal(CoreError),
 }
 
@@ -60,8 +70,8 @@ impl Core {
             .map_err(|e| CoreError::Conflict(format!("password hashing failed: {e}")))
     }
 
-    /// Check email and password; on success open a session. Returns the session, the
-    /// cookie value (`{session id}.{secret}`, shown only here) and the user.
+    /// Check email and password in the tenant's default language; see
+    /// [`Core::password_login_in`].
     pub async fn password_login(
         &self,
         tenant: &Tenant,
@@ -69,9 +79,32 @@ impl Core {
         password: &str,
         meta: &RequestMeta,
     ) -> Result<(Session, String, User), LoginError> {
-        let email = Email::parse(email).ok();
+        let locale = tenant.settings.universal_login.default_locale.clone();
+        self.password_login_in(tenant, email, password, &locale, meta)
+            .await
+    }
+
+    /// Check email and password; on success open a session. Returns the session, the
+    /// cookie value (`{session id}.{secret}`, shown only here) and the user. Emails sent
+    /// on the way (account locked, new device) are in `locale`.
+    ///
+    /// Attack protection: a locked address is refused before its password is checked
+    /// (`Locked`, whether or not an account has the address), and so is a client address
+    /// with too many failed logins today across accounts (`Throttled`). A failure counts
+    /// against both; reaching the tenant's `failed_logins_per_hour` locks the address. A
+    /// success forgets the address's failures.
+    pub async fn password_login_in(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        password: &str,
+        locale: &str,
+        meta: &RequestMeta,
+    ) -> Result<(Session, String, User), LoginError> {
+        let parsed = Email::parse(email).ok();
         let mut tx = self.store.read().await?;
-        let found = match &email {
+        let guard = self.login_guard(&mut *tx, tenant, email, meta).await?;
+        let found = match &parsed {
             Some(e) => tx.user_get_by_email(&tenant.id, e).await?,
             None => None,
         };
@@ -80,19 +113,7 @@ impl Core {
             None => None,
         };
         drop(tx);
-        let pw = password.to_owned();
-        let check = match hash.clone() {
-            Some(h) => {
-                self.on_hash_pool(move || verify_password(&pw, &h).ok())
-                    .await?
-            }
-            None => {
-                // Same work as a real verification, so timing does not reveal the account.
-                self.on_hash_pool(move || clavis_crypto::dummy_verify(&pw))
-                    .await?;
-                None
-            }
-        };
+        let email = parsed;
         let fail = |this: &Self, user: Option<&User>, reason: &str| {
             this.audit_event(
                 &tenant.id,
@@ -113,7 +134,42 @@ impl Core {
                 meta,
             )
         };
+        // Refused before any password work: the same (and as fast) for every address.
+        if let Some(secs) = guard.locked_for {
+            self.audit_now(fail(self, found.as_ref(), "account locked"))
+                .await?;
+            return Err(LoginError::Locked {
+                retry_after_secs: secs,
+            });
+        }
+        if let Some(secs) = guard.ip_throttled_for {
+            let event = fail(
+                self,
+                found.as_ref(),
+                "too many failed logins from this address",
+            );
+            self.audit_now(event).await?;
+            return Err(LoginError::Throttled {
+                retry_after_secs: secs,
+            });
+        }
+        let pw = password.to_owned();
+        let check = match hash.clone() {
+            Some(h) => {
+                self.on_hash_pool(move || verify_password(&pw, &h).ok())
+                    .await?
+            }
+            None => {
+                // Same work as a real verification, so timing does not reveal the account.
+                self.on_hash_pool(move || clavis_crypto::dummy_verify(&pw))
+                    .await?;
+                None
+            }
+        };
         let (Some(user), Some(check)) = (found.as_ref(), check.filter(|c| c.ok)) else {
+            // Counted (and possibly locked) the same way whether or not the account exists.
+            self.record_login_failure(tenant, &guard, found.as_ref(), locale, meta)
+                .await?;
             // The answer is the same either way; the log tells the two apart (and names
             // the targeted account, whose key then seals the attempt's personal data).
             let event = match &found {
@@ -123,11 +179,6 @@ impl Core {
             self.audit_now(event).await?;
             return Err(LoginError::WrongCredentials);
         };
-        if user.blocked {
-            let event = fail(self, Some(user), "user blocked");
-            self.audit_now(event).await?;
-            return Err(LoginError::Blocked);
-        }
         let new_hash = if check.needs_rehash {
             let pw = password.to_owned();
             let rng = self.rng.clone();
@@ -167,6 +218,10 @@ impl Core {
         }
         let mut updated = user.clone();
         updated.last_login_at = Some(now);
+        self.clear_login_failures(&mut *tx, tenant, &guard).await?;
+        // Before the new session exists: it would have "seen" this user agent.
+        self.notify_new_device(&mut *tx, tenant, user, locale, meta)
+            .await?;
         tx.session_insert(&session).await?;
         let event = self.audit_event(
             &tenant.id,

@@ -14,7 +14,7 @@ use crate::model::{
     Application, AuditActor, AuditOrganization, RefreshToken, Tenant, TokenFamily, User,
 };
 use crate::ports::Tx;
-use crate::service::RequestMeta;
+use crate::service::{RequestMeta, Throttle};
 
 impl Core {
     pub(super) async fn exchange_code(
@@ -153,6 +153,7 @@ impl Core {
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let digest = sha256(token.as_bytes());
+        self.refresh_throttle(tenant, app, &digest).await?;
         let now = self.now();
         let signer = self.signer(tenant).await?;
         let mut tx = self.store.begin().await?;
@@ -238,6 +239,40 @@ impl Core {
         }
         tx.commit().await?;
         Ok(resp)
+    }
+
+    /// Count a refresh grant against its user's `refresh_per_user_per_hour`, in its own
+    /// committed transaction before the grant's (so refused and failing grants count too).
+    /// Tokens that name no live family of this client count against no one.
+    async fn refresh_throttle(
+        &self,
+        tenant: &Tenant,
+        app: &Application,
+        digest: &[u8],
+    ) -> Result<(), OAuthError> {
+        let user = {
+            let mut tx = self.store.read().await?;
+            match tx.refresh_get(&tenant.id, digest).await? {
+                Some(stored) => tx
+                    .family_get(&tenant.id, &stored.family_id)
+                    .await?
+                    .filter(|f| f.client_id == app.client_id && f.revoked_at.is_none())
+                    .map(|f| f.user_id),
+                None => None,
+            }
+        };
+        let Some(user) = user else {
+            return Ok(());
+        };
+        match self.throttle_refresh(tenant, &user).await? {
+            Throttle::Allowed => Ok(()),
+            Throttle::Limited { retry_after_secs } => Err(OAuthError::too_many_requests(
+                format!(
+                    "too many token refreshes for this user; retry after {retry_after_secs} seconds"
+                ),
+                retry_after_secs,
+            )),
+        }
     }
 
     /// Access token, ID token (with `openid`) and refresh token (with `offline_access`)

@@ -13,6 +13,7 @@ mod access;
 mod audit;
 mod directory;
 mod keys;
+mod login;
 mod management;
 mod oauth;
 
@@ -20,6 +21,7 @@ pub use access::{ApiRepo, AppRepo, RoleRepo};
 pub use audit::{AuditRepo, AuditSinkRepo};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
+pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};
 pub use management::{ApiKeyRepo, InvitationRepo, OrgConnectionRepo};
 pub use oauth::{GrantRepo, SessionRepo, TokenRepo};
 
@@ -79,6 +81,12 @@ pub trait Tx:
     + OrgConnectionRepo
     + InvitationRepo
     + ApiKeyRepo
+    + TicketRepo
+    + PasswordHistoryRepo
+    + ConsentRepo
+    + OutboxRepo
+    + RateRepo
+    + BrandingRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;

@@ -14,7 +14,9 @@ mod bootstrap;
 mod cache;
 mod keyring;
 mod keys;
+pub mod lifecycle;
 pub mod management;
+mod protection;
 mod tenants;
 
 pub use audit::RequestMeta;
@@ -37,6 +39,9 @@ pub use bootstrap::{BOOTSTRAP_TOKEN_LIFETIME_SECS, BootstrapAdmin};
 pub use cache::{CONFIG_CACHE_SECS, Caches, TtlCache};
 pub use keyring::Keyring;
 pub use keys::{JWKS_MAX_AGE_SECS, Rotation};
+pub use protection::{
+    LOCK_MEMORY_SECS, NEW_DEVICE_SECS, Throttle, UNLOCK_TICKET_SECS, lock_duration,
+};
 pub use tenants::{DEFAULT_CONNECTION, DEFAULT_TENANT};
 
 use clavis_crypto::MasterKey;
@@ -65,6 +70,11 @@ pub struct Core {
     /// The server's public URL, once known (tenants' issuers and built-in Apis depend on
     /// it); set once at start with [`Core::set_public_url`].
     pub public_url: Arc<std::sync::OnceLock<String>>,
+    /// Extension points of the login flow (`pre-user-registration`, `post-login`).
+    pub hooks: Arc<dyn lifecycle::LoginHooks>,
+    /// Whether an SMTP server delivers email; without one, messages are kept in the
+    /// development outbox (state `stored`). Set at start with [`Core::set_smtp_enabled`].
+    pub smtp_enabled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Core {
@@ -79,6 +89,8 @@ impl Core {
             caches: Arc::new(Caches::default()),
             authz: Arc::new(crate::authz::AuthzCache::default()),
             public_url: Arc::new(std::sync::OnceLock::new()),
+            hooks: Arc::new(lifecycle::NoHooks),
+            smtp_enabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             store,
             clock,
             rng,
@@ -93,6 +105,18 @@ impl Core {
     /// Record the server's public URL (without a trailing `/`); the first value wins.
     pub fn set_public_url(&self, url: &str) {
         let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
+    }
+
+    /// Install the login extension points (the Actions engine; tests).
+    pub fn with_hooks(mut self, hooks: Arc<dyn lifecycle::LoginHooks>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Record whether an SMTP server delivers email (else the development outbox keeps it).
+    pub fn set_smtp_enabled(&self, on: bool) {
+        self.smtp_enabled
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn now(&self) -> Timestamp {

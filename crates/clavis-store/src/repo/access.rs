@@ -26,6 +26,7 @@ fn app(r: &Row) -> StoreResult<Application> {
         refresh: r.json("refresh_policy")?,
         organization_usage: r.parse("organization_usage", OrganizationUsage::parse)?,
         pkce_required: r.bool("pkce_required")?,
+        is_first_party: r.bool("is_first_party")?,
         client_jwks: r
             .opt_text("client_jwks")?
             .map(|s| serde_json::from_str(&s))
@@ -44,13 +45,13 @@ impl AppRepo for SqlTx {
                 "INSERT INTO applications (tenant_id, client_id, name, app_type, client_secret_digest,
                     token_endpoint_auth_method, callbacks, logout_urls, web_origins, grant_types,
                     id_token_lifetime, refresh_policy, organization_usage, created_at, updated_at,
-                    pkce_required, client_jwks)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    pkce_required, client_jwks, is_first_party)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 &a.tenant_id, &a.client_id, &a.name, a.app_type.as_str(), a.client_secret_digest.as_ref(),
                 &a.token_endpoint_auth_method, json(&a.callbacks), json(&a.logout_urls),
                 json(&a.web_origins), json(&a.grant_types), a.id_token_lifetime, json(&a.refresh),
                 a.organization_usage.as_str(), a.created_at, a.updated_at, a.pkce_required,
-                opt_json(a.client_jwks.as_ref())
+                opt_json(a.client_jwks.as_ref()), a.is_first_party
             ))
             .await
             .map(drop)
@@ -98,13 +99,14 @@ impl AppRepo for SqlTx {
                 "UPDATE applications SET name = $3, app_type = $4, client_secret_digest = $5,
                     token_endpoint_auth_method = $6, callbacks = $7, logout_urls = $8, web_origins = $9,
                     grant_types = $10, id_token_lifetime = $11, refresh_policy = $12,
-                    organization_usage = $13, updated_at = $14, pkce_required = $15, client_jwks = $16
+                    organization_usage = $13, updated_at = $14, pkce_required = $15, client_jwks = $16,
+                    is_first_party = $17
                  WHERE tenant_id = $1 AND client_id = $2",
                 &a.tenant_id, &a.client_id, &a.name, a.app_type.as_str(), a.client_secret_digest.as_ref(),
                 &a.token_endpoint_auth_method, json(&a.callbacks), json(&a.logout_urls),
                 json(&a.web_origins), json(&a.grant_types), a.id_token_lifetime, json(&a.refresh),
                 a.organization_usage.as_str(), a.updated_at, a.pkce_required,
-                opt_json(a.client_jwks.as_ref())
+                opt_json(a.client_jwks.as_ref()), a.is_first_party
             ))
             .await?;
         Ok(n == 1)

@@ -5,6 +5,8 @@ mod audit;
 mod audit_sinks;
 mod directory;
 mod keys;
+mod login;
+mod login_outbox;
 mod management;
 mod oauth;
 mod roles;

@@ -202,6 +202,7 @@ async fn clients_are_decided_by_their_grant(db: TestDb) {
         refresh: RefreshPolicy::default(),
         organization_usage: OrganizationUsage::Deny,
         pkce_required: false,
+        is_first_party: true,
         client_jwks: None,
         created_at: now,
         updated_at: now,

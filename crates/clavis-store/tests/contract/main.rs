@@ -10,6 +10,8 @@ mod audit_records;
 mod authz_version;
 mod directory;
 mod keys;
+mod login;
+mod login_outbox;
 mod oauth;
 mod schema;
 mod support;

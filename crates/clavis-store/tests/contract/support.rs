@@ -89,6 +89,7 @@ pub fn application(core: &Core, t: &Tenant, name: &str) -> Application {
         refresh: RefreshPolicy::default(),
         organization_usage: OrganizationUsage::Allow,
         pkce_required: true,
+        is_first_party: true,
         client_jwks: None,
         created_at: now,
         updated_at: now,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod grants;
+mod login_settings;
 
 use clavis_core::Core;
 use clavis_core::declarative::{Action, Change, DeclError, Document, ResourceKind, parse, to_yaml};

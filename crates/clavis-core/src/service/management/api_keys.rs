@@ -40,8 +40,9 @@ pub const MAX_NAME: usize = 100;
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// The scopes an organization administrator's key may hold: those of operations on one
-/// organization (`/organizations/{id}/…`), its audit events, authorization checks and its
-/// own API keys.
+/// organization (`/organizations/{id}/…`, its branding included; its email domains only
+/// read, since a domain routes logins of the whole tenant), its audit events,
+/// authorization checks and its own API keys.
 pub const ORG_LEVEL_SCOPES: &[&str] = &[
     "read:organizations",
     "update:organizations",
@@ -58,6 +59,10 @@ pub const ORG_LEVEL_SCOPES: &[&str] = &[
     "create:organization_connections",
     "update:organization_connections",
     "delete:organization_connections",
+    "read:organization_domains",
+    "read:branding",
+    "update:branding",
+    "delete:branding",
     "read:teams",
     "create:teams",
     "update:teams",

@@ -65,6 +65,8 @@ pub struct ClientView {
     pub organization_usage: String,
     /// Require PKCE (S256); always in effect for public applications.
     pub pkce_required: bool,
+    /// First-party applications skip the consent page.
+    pub is_first_party: bool,
     /// The application's public keys for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<JwkSet>,
@@ -94,6 +96,7 @@ impl From<&Application> for ClientView {
             refresh_token: RefreshTokenView::from(&a.refresh),
             organization_usage: a.organization_usage.as_str().to_owned(),
             pkce_required: a.pkce_required,
+            is_first_party: a.is_first_party,
             jwks: a.client_jwks.clone(),
             created_at: a.created_at.to_rfc3339(),
             updated_at: a.updated_at.to_rfc3339(),
@@ -145,6 +148,7 @@ impl Core {
             refresh: RefreshPolicy::default(),
             organization_usage: OrganizationUsage::Deny,
             pkce_required: true,
+            is_first_party: true,
             client_jwks: None,
             created_at: now,
             updated_at: now,

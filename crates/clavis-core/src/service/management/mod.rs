@@ -3,8 +3,11 @@
 //! One module per resource family.
 
 pub mod api_keys;
+pub mod branding;
 pub mod clients;
 pub mod connections;
+pub mod domains;
+pub mod email_admin;
 pub mod organizations;
 pub mod roles;
 pub mod signing_keys;
@@ -31,6 +34,9 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "read:organization_invitations",
     "create:organization_invitations",
     "delete:organization_invitations",
+    "read:organization_domains",
+    "create:organization_domains",
+    "delete:organization_domains",
     "read:organization_connections",
     "create:organization_connections",
     "update:organization_connections",
@@ -82,4 +88,10 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "update:log_streams",
     "delete:log_streams",
     "read:authz",
+    "read:branding",
+    "update:branding",
+    "delete:branding",
+    "read:email_templates",
+    "update:email_templates",
+    "read:email_outbox",
 ];

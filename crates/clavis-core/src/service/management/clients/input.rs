@@ -55,6 +55,10 @@ pub struct ClientInput {
     /// Require PKCE (S256); default `true`, always on for public applications.
     #[serde(default)]
     pub pkce_required: Option<bool>,
+    /// First-party applications skip the consent page; default `true`. Third-party
+    /// applications ask each user once for the scopes they request.
+    #[serde(default)]
+    pub is_first_party: Option<bool>,
     /// Public keys (`{"keys": [...]}`) for `private_key_jwt`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -79,6 +83,7 @@ pub struct ClientPatch {
     pub refresh_token: Option<RefreshTokenConfig>,
     pub organization_usage: Option<String>,
     pub pkce_required: Option<bool>,
+    pub is_first_party: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
 }
@@ -98,6 +103,7 @@ impl ClientInput {
             refresh_token: self.refresh_token,
             organization_usage: self.organization_usage,
             pkce_required: self.pkce_required,
+            is_first_party: self.is_first_party,
             jwks: self.jwks,
         }
     }
@@ -223,6 +229,9 @@ pub(super) fn apply(app: &mut Application, p: ClientPatch) -> Result<(), CoreErr
     }
     if let Some(b) = p.pkce_required {
         app.pkce_required = b;
+    }
+    if let Some(b) = p.is_first_party {
+        app.is_first_party = b;
     }
     if let Some(v) = p.jwks {
         app.client_jwks = jwks(v)?;
@@ -371,6 +380,7 @@ pub(super) fn check(tenant: &Tenant, a: &Application) -> Result<(), CoreError> {
         }),
         token_endpoint_auth_method: (!key_jwt).then(|| a.token_endpoint_auth_method.clone()),
         pkce_required: Some(a.pkce_required),
+        is_first_party: Some(a.is_first_party),
         grants: Vec::new(),
     };
     validate_application(&doc).map_err(|e| CoreError::invalid(field_name(&e.path), e.reason))?;
