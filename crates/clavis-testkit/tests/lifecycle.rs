@@ -139,8 +139,8 @@ pub(crate) fn ticket_in(text: &str) -> String {
 pub(crate) fn code_in(text: &str) -> String {
     let words = text.split(|c: char| !c.is_ascii_digit());
     words
-        .filter(|w| w.len() == 6)
-        .last()
+        .rev()
+        .find(|w| w.len() == 6)
         .unwrap_or_else(|| panic!("no code in {text}"))
         .to_owned()
 }

@@ -61,13 +61,14 @@ pub fn merge(tenant: &BrandingSettings, org: Option<&BrandingSettings>) -> Brand
             merged.insert(k.clone(), v.clone());
         }
     }
+    // A colour that is not `#rrggbb` counts as unset, so it cannot hide the tenant's.
+    let colour = |o: &Option<String>, t: &Option<String>| {
+        o.clone().filter(|c| valid_colour(c)).or_else(|| t.clone())
+    };
     BrandingSettings {
         display_name: org.display_name.clone().or(tenant.display_name.clone()),
-        primary_color: org.primary_color.clone().or(tenant.primary_color.clone()),
-        page_background: org
-            .page_background
-            .clone()
-            .or(tenant.page_background.clone()),
+        primary_color: colour(&org.primary_color, &tenant.primary_color),
+        page_background: colour(&org.page_background, &tenant.page_background),
         custom_text,
         custom_css: org.custom_css.clone().or(tenant.custom_css.clone()),
     }
@@ -165,13 +166,18 @@ pub async fn load(core: &Core, tenant: &Tenant, org: Option<&Organization>) -> B
             .filter(|b| has_style(&b.settings))
             .map(|b| format!("{base}/style.css?v={}", version(b))),
     };
+    let servable = |b: &Branding| {
+        b.logo
+            .as_ref()
+            .is_some_and(|l| LOGO_TYPES.contains(&l.content_type.as_str()))
+    };
     let logo = match (&o, org) {
-        (Some(ob), Some(org)) if ob.logo.is_some() => {
+        (Some(ob), Some(org)) if servable(ob) => {
             Some(format!("{base}/orgs/{}/logo?v={}", org.id, version(ob)))
         }
         _ => t
             .as_ref()
-            .filter(|b| b.logo.is_some())
+            .filter(|b| servable(b))
             .map(|b| format!("{base}/logo?v={}", version(b))),
     };
     let name = o

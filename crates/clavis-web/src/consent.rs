@@ -47,7 +47,7 @@ async fn setup(
     return_to: Option<&str>,
     query_locale: Option<&str>,
 ) -> Result<Ready, Response> {
-    let tenant = web.tenant(slug, headers).await?;
+    let tenant = web.tenant(slug, headers, query_locale).await?;
     let flow = web.flow(&tenant, headers, return_to).await?;
     let query = flow
         .iter()

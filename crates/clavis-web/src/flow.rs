@@ -110,14 +110,20 @@ impl Web {
         .await
     }
 
-    /// The tenant of the path, or a 404 page.
-    pub async fn tenant(&self, slug: &str, headers: &HeaderMap) -> Result<Arc<Tenant>, Exit> {
+    /// The tenant of the path, or a 404 page (in the language of `ui_locales`, if asked).
+    pub async fn tenant(
+        &self,
+        slug: &str,
+        headers: &HeaderMap,
+        query_locale: Option<&str>,
+    ) -> Result<Arc<Tenant>, Exit> {
         match self.ctx.core.tenant_by_slug(slug).await {
             Ok(t) => Ok(t),
             Err(CoreError::NotFound(_)) => {
                 let chrome = self
                     .chrome(ChromeInput {
                         headers: Some(headers),
+                        query_locale,
                         path: String::new(),
                         ..ChromeInput::default()
                     })

@@ -132,7 +132,7 @@ pub async fn show(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, q.ui_locales.as_deref()).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -178,7 +178,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, None).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -243,7 +243,7 @@ pub async fn show_password(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, q.ui_locales.as_deref()).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -287,7 +287,7 @@ pub async fn submit_password(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, None).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -341,7 +341,7 @@ async fn password_step(
     match web
         .ctx
         .core
-        .password_login(tenant, email, password, meta)
+        .password_login_in(tenant, email, password, chrome.locale(), meta)
         .await
     {
         Ok((_session, value, user)) => with_session(

@@ -91,7 +91,7 @@ async fn forgot_setup(
     return_to: Option<&str>,
     query_locale: Option<&str>,
 ) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
-    let tenant = web.tenant(slug, headers).await?;
+    let tenant = web.tenant(slug, headers, query_locale).await?;
     let flow = web.flow(&tenant, headers, return_to).await?;
     let query = flow
         .iter()
@@ -259,7 +259,7 @@ pub async fn reset(
     headers: HeaderMap,
     Query(q): Query<PasswordQuery>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, q.ui_locales.as_deref()).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -300,7 +300,7 @@ pub async fn reset_submit(
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, None).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -403,7 +403,7 @@ async fn change_setup(
     ),
     Response,
 > {
-    let tenant = web.tenant(slug, headers).await?;
+    let tenant = web.tenant(slug, headers, query_locale).await?;
     let chrome = web
         .page_chrome(
             &tenant,

@@ -26,7 +26,7 @@ pub async fn unlock(
     headers: HeaderMap,
     Query(q): Query<UnlockQuery>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, q.ui_locales.as_deref()).await {
         Ok(t) => t,
         Err(r) => return r,
     };

@@ -62,7 +62,7 @@ async fn setup(
     return_to: Option<&str>,
     query_locale: Option<&str>,
 ) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
-    let tenant = web.tenant(slug, headers).await?;
+    let tenant = web.tenant(slug, headers, query_locale).await?;
     let flow = web.flow(&tenant, headers, return_to).await?;
     let query = flow
         .iter()
@@ -239,7 +239,7 @@ pub async fn confirm(
     headers: HeaderMap,
     Query(q): Query<VerifyQuery>,
 ) -> Response {
-    let tenant = match web.tenant(&slug, &headers).await {
+    let tenant = match web.tenant(&slug, &headers, q.ui_locales.as_deref()).await {
         Ok(t) => t,
         Err(r) => return r,
     };

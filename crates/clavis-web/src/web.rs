@@ -310,7 +310,7 @@ impl Web {
             brand: brand.view,
             form_origin: i.redirect_uri.and_then(csp_source),
             self_url,
-            remember_locale: i.query_locale.and_then(i18n::from_ui_locales),
+            remember_locale: i.tenant.and(i.query_locale).and_then(i18n::from_ui_locales),
         }
     }
 

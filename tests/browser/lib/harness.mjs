@@ -12,7 +12,7 @@
 
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
-import { mkdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -91,11 +91,18 @@ export class Flow {
       throw new Error(`${CHROMIUM} is missing: run scripts/test (it installs chromium)`);
     }
     mkdirSync(this.artifactDir, { recursive: true });
+    // Screenshots of an earlier run of this flow would mix with this run's.
+    const prefix = `${this.name}-${this.locale}-`;
+    for (const f of readdirSync(this.artifactDir)) {
+      if (f.startsWith(prefix) && f.endsWith('.png')) rmSync(join(this.artifactDir, f), { force: true });
+    }
     this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    // The accessibility pass replays pages 320 CSS pixels wide (WCAG 2.1 reflow: no
+    // sideways scrolling on a small phone).
     this.axeContext = await this.browser.newContext({
       bypassCSP: true,
       locale: 'en-US',
-      viewport: { width: 1024, height: 768 },
+      viewport: { width: 320, height: 640 },
     });
     this.axePage = await this.axeContext.newPage();
     return this;
@@ -103,7 +110,8 @@ export class Flow {
 
   /**
    * A fresh browser context (no cookies) with the page's CSP enforced. Navigations to the
-   * client's redirect URI are answered here with a small page, recording the URL.
+   * client's redirect URI (a small page the Rust driver serves) are recorded. (Playwright's
+   * routing does not see the redirected requests that lead there, so it cannot answer them.)
    */
   async newContext(opts = {}) {
     const ctx = await this.browser.newContext({
@@ -114,17 +122,9 @@ export class Flow {
     });
     const redirect = this.input.redirect_uri;
     if (redirect) {
-      await ctx.route(
-        (u) => u.href.startsWith(redirect),
-        async (route) => {
-          this.callbacks.push(route.request().url());
-          await route.fulfill({
-            status: 200,
-            contentType: 'text/html; charset=utf-8',
-            body: '<!doctype html><html lang="en"><head><title>Client callback</title></head><body><main><h1>Client callback reached</h1></main></body></html>',
-          });
-        },
-      );
+      ctx.on('request', (r) => {
+        if (r.isNavigationRequest() && r.url().startsWith(redirect)) this.callbacks.push(r.url());
+      });
     }
     ctx.on('page', (p) => this.watch(p));
     return ctx;
@@ -286,6 +286,10 @@ export class Flow {
     );
     try {
       await p.goto(url, { waitUntil: 'load', timeout: 20_000 });
+      const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      if (overflow > 1) {
+        this.problems.push(`${label}: at 320 px wide the page scrolls sideways by ${overflow} px (WCAG 1.4.10 reflow)`);
+      }
       await p.addScriptTag({ path: AXE_PATH });
       const res = await p.evaluate(async () => {
         // eslint-disable-next-line no-undef
@@ -371,6 +375,7 @@ export class Flow {
         for (const f of found) this.seenEmails.add(f.id);
         log(`email ${m.id} (${template}) to ${to}: ${JSON.stringify(m.subject)}`);
         check(m.to === to, `email ${m.id} is addressed to ${m.to}, expected ${to}`);
+        this.checkEmailLanguage(m);
         return m;
       }
       check(
@@ -380,6 +385,27 @@ export class Flow {
           .join(', ')})`,
       );
       await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /**
+   * The email is in the flow's language: its subject is the built-in subject of its
+   * template in that language (`{{ variables }}` match anything).
+   */
+  checkEmailLanguage(mail) {
+    const dir = this.input.email_templates_dir;
+    if (!dir) return;
+    const file = join(dir, this.locale, `${mail.template}.subject.txt`);
+    if (!existsSync(file)) {
+      this.problems.push(`no built-in ${this.locale} subject for ${mail.template} (${file})`);
+      return;
+    }
+    const src = readFileSync(file, 'utf8').trim();
+    const parts = src.split(/\{\{[^}]*\}\}/).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    if (!new RegExp(`^${parts.join('.+')}$`).test(mail.subject.trim())) {
+      this.problems.push(
+        `email ${mail.template} to ${mail.to} is not in ${this.locale}: subject ${JSON.stringify(mail.subject)}, expected ${JSON.stringify(src)}`,
+      );
     }
   }
 

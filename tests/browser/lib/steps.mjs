@@ -149,3 +149,37 @@ export async function submit(flow, page) {
 export async function fillIf(page, selector, value) {
   if ((await page.locator(selector).count()) > 0) await page.fill(selector, value);
 }
+
+/** Press Tab until `selector` has the focus (at most `max` times); false if it never does. */
+async function tabTo(page, selector, max = 20) {
+  for (let i = 0; i < max; i += 1) {
+    if (await page.evaluate((sel) => document.activeElement && document.activeElement.matches(sel), selector)) {
+      return true;
+    }
+    await page.keyboard.press('Tab');
+  }
+  return false;
+}
+
+/**
+ * Log in and agree with the keyboard only: the email field has the focus when the page
+ * opens, Enter submits, and Tab reaches the consent page's "accept" button.
+ */
+export async function keyboardLoginAndConsent(flow, page, email, pw, prefix = 'keyboard-') {
+  await visitAs(flow, page, `${prefix}login`, 'login', { path: /\/login$/ });
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  if (focused !== 'email') flow.problems.push(`${prefix}login: the email field does not have the focus (${focused})`);
+  check(await tabTo(page, '#email'), 'Tab never reaches #email on the login page');
+  await page.keyboard.type(email);
+  await flow.navigate(page, () => page.keyboard.press('Enter'));
+  await visitAs(flow, page, `${prefix}password`, 'password', { path: /\/login\/password$/ });
+  check(await tabTo(page, '#password'), 'Tab never reaches #password on the password page');
+  await page.keyboard.type(pw);
+  await flow.navigate(page, () => page.keyboard.press('Enter'));
+  await visitAs(flow, page, `${prefix}consent`, 'consent', { path: /\/consent$/ });
+  check(
+    await tabTo(page, 'button[name=decision][value=accept]'),
+    'Tab never reaches the consent page\'s accept button',
+  );
+  await flow.navigate(page, () => page.keyboard.press('Enter'));
+}

@@ -2,8 +2,10 @@
 //! reference must resolve in the file or in the stored tenant (roles, Apis and the
 //! permissions that roles and client grants name, users, organization memberships), role
 //! inheritance must stay acyclic over the resulting graph, lifetimes must fit the tenant's
-//! `max_token_lifetime`, user limits must hold, and each application entry must designate
-//! at most one stored application.
+//! `max_token_lifetime`, user limits must hold, each application entry must designate
+//! at most one stored application, and the login settings blocks (`password_policy`,
+//! `attack_protection`, `universal_login`) must stay within their bounds once laid over the
+//! stored settings.
 
 use clavis_types::{ClientId, Email, OrgId, RoleId};
 use std::collections::{HashMap, HashSet};
@@ -360,7 +362,7 @@ fn check_lifetimes(
 }
 
 /// Languages the hosted pages and emails are offered in.
-pub const LOCALES: [&str; 2] = ["en", "fr"];
+pub(crate) const LOCALES: [&str; 2] = ["en", "fr"];
 
 /// Bounds of the login settings blocks, for each field the file sets; `lockout_max_secs`
 /// must be at least `lockout_secs` once the file's values are laid over the stored ones.

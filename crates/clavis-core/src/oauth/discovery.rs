@@ -20,6 +20,7 @@ impl Core {
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
             "end_session_endpoint": format!("{issuer}/oidc/logout"),
             "scopes_supported": OIDC_SCOPES,
+            "ui_locales_supported": ["en", "fr"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

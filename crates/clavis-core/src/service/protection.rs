@@ -190,6 +190,25 @@ impl Core {
         Ok(hex(&dk.secret_digest(&msg)))
     }
 
+    /// Clear the lock and the failed-login count of an address (an unlock link or a
+    /// password reset proves its owner). Whether a lock was in force.
+    pub(crate) async fn clear_lockout(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+        address: &str,
+    ) -> Result<bool, CoreError> {
+        let now = self.now();
+        let subject = self.lock_subject(tx, tenant, &normalise(address)).await?;
+        let was_locked = tx
+            .lockout_get(&tenant.id, &subject)
+            .await?
+            .is_some_and(|l| l.locked_until > now);
+        tx.lockout_clear(&tenant.id, &subject).await?;
+        tx.rate_clear(&tenant.id, &fail_bucket(&subject)).await?;
+        Ok(was_locked)
+    }
+
     /// Read, inside the login's read transaction, whether the address is locked and the
     /// client address over its daily failure limit.
     pub(crate) async fn login_guard(
@@ -422,14 +441,7 @@ impl Core {
         if t.kind != TicketKind::Unlock || !tx.ticket_consume(&tenant.id, &digest, now).await? {
             return Ok(false);
         }
-        let address = normalise(&t.email);
-        let subject = self.lock_subject(&mut *tx, tenant, &address).await?;
-        let was_locked = tx
-            .lockout_get(&tenant.id, &subject)
-            .await?
-            .is_some_and(|l| l.locked_until > now);
-        tx.lockout_clear(&tenant.id, &subject).await?;
-        tx.rate_clear(&tenant.id, &fail_bucket(&subject)).await?;
+        let was_locked = self.clear_lockout(&mut *tx, tenant, &t.email).await?;
         let event = self.audit_event(
             &tenant.id,
             "user.unlocked",

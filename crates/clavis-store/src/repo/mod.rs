@@ -6,6 +6,7 @@ mod audit_sinks;
 mod directory;
 mod keys;
 mod login;
+mod login_branding;
 mod login_outbox;
 mod management;
 mod oauth;

@@ -98,7 +98,7 @@ async fn outbox_list_filter_and_isolation(db: TestDb) {
         tx.outbox_list(&b.id, Some("alice@x.test"), Page::new(0, 50))
             .await
             .unwrap(),
-        [theirs.clone()]
+        std::slice::from_ref(&theirs)
     );
     tx.outbox_mark_sent(&b.id, &mine[0].id, at(100))
         .await

@@ -35,6 +35,47 @@ fn hostile_css(org_b: &str) -> String {
     )
 }
 
+/// A 96×32 green and white PNG: organization B's logo.
+const LOGO_PNG: [u8; 138] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x20, 0x08, 0x02, 0x00, 0x00, 0x00, 0x62, 0xa2, 0xea,
+    0x03, 0x00, 0x00, 0x00, 0x51, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0xed, 0xd8, 0xa1, 0x15, 0x00,
+    0x20, 0x08, 0x45, 0x51, 0x86, 0x70, 0x23, 0xd7, 0x71, 0xff, 0x2a, 0xc5, 0x8a, 0x03, 0xc0, 0xe5,
+    0xbc, 0x48, 0xba, 0xf1, 0xc7, 0x3a, 0x5b, 0x9f, 0x02, 0x01, 0x20, 0x40, 0x80, 0x00, 0x01, 0x02,
+    0x04, 0xe8, 0x75, 0x8b, 0xeb, 0xfa, 0x0f, 0x08, 0x10, 0x20, 0x40, 0x80, 0x00, 0x01, 0x02, 0x04,
+    0x08, 0x10, 0x20, 0x40, 0x80, 0x00, 0x01, 0x02, 0x34, 0x1d, 0xc8, 0x60, 0x26, 0x40, 0x80, 0x00,
+    0x01, 0x02, 0x04, 0xa8, 0x49, 0x09, 0x77, 0x30, 0xb5, 0xd3, 0xde, 0x91, 0x7a, 0x57, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// An SVG logo with script in it (refused: SVG is never accepted).
+const HOSTILE_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"window.__pwned='svg'\">\
+                           <script>window.__pwned='svg'</script></svg>";
+
+/// PUT a logo through the Management API; the status.
+async fn put_logo(
+    s: &clavis_testkit::TestServer,
+    token: &str,
+    org: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> u16 {
+    let url = s.client.url(&format!(
+        "/t/{TENANT}/api/v2/organizations/{org}/branding/logo"
+    ));
+    let r = s
+        .client
+        .http
+        .put(url)
+        .bearer_auth(token)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT logo");
+    r.status().as_u16()
+}
+
 /// The keys of the hosted pages' English catalogue (custom text may replace each).
 fn catalogue_keys() -> Vec<String> {
     let path = crate::kit::catalogue_dir().join("en.json");
@@ -49,7 +90,9 @@ pub async fn hostile(locale: &str) {
     let s = &su.s;
     let fx = s.fixtures(TENANT);
     let t = fx.tenant().await;
-    let user = fx.user("member@example.com", "Calm-Orchard-Ribbon-33").await;
+    let user = fx
+        .user("member@example.com", "Calm-Orchard-Ribbon-33")
+        .await;
     let org_a = fx.org("hostile-a", &[&user]).await;
     let org_b = fx.org("benign-b", &[&user]).await;
 
@@ -79,7 +122,10 @@ pub async fn hostile(locale: &str) {
         display_name: Some(hostile_text("display_name")),
         primary_color: Some("#ff0000\"><script>window.__pwned='color'</script>".to_owned()),
         page_background: Some("red;} body{background:red".to_owned()),
-        custom_text: BTreeMap::from([("en".to_owned(), texts("en")), ("fr".to_owned(), texts("fr"))]),
+        custom_text: BTreeMap::from([
+            ("en".to_owned(), texts("en")),
+            ("fr".to_owned(), texts("fr")),
+        ]),
         custom_css: Some(hostile_css(org_b.id.as_str())),
     };
     let benign_b = BrandingSettings {
@@ -108,6 +154,14 @@ pub async fn hostile(locale: &str) {
         .expect("branding");
     }
     tx.commit().await.expect("commit");
+    // Logos go through the Management API: SVG (script) refused, whatever it claims to be;
+    // organization B gets a real PNG.
+    for ct in ["image/svg+xml", "image/png"] {
+        let status = put_logo(s, &admin, org_a.id.as_str(), ct, HOSTILE_SVG.into()).await;
+        assert_eq!(status, 400, "an SVG logo declared as {ct}");
+    }
+    let status = put_logo(s, &admin, org_b.id.as_str(), "image/png", LOGO_PNG.to_vec()).await;
+    assert_eq!(status, 200, "organization B's PNG logo");
     s.clock.advance_secs(5); // past any configuration cache
 
     let req = Request::new();
@@ -119,6 +173,7 @@ pub async fn hostile(locale: &str) {
             "org_b": org_b.id.as_str(),
             "email": "member@example.com",
             "markers": ["<script>window.__pwned=", "{{7*7}}"],
+            "org_b_logo": true,
         }),
     );
     let result = run_flow("branding.mjs", &input).await;

@@ -1,8 +1,10 @@
 //! What every browser test needs: the tools check (Chromium, node, the npm packages — a
 //! missing one fails the test and says to run `scripts/test`), a server with a
 //! third-party web application, an Api with a permission that needs consent and an API
-//! key that reads the email outbox, running a `tests/browser/<flow>.mjs` script with its
-//! JSON input, and redeeming the authorization code the script brought back.
+//! key that reads the email outbox, the client's redirect URI (a tiny HTTP listener: the
+//! browser follows the server's redirect there, and Playwright's routing does not see
+//! redirected requests), running a `tests/browser/<flow>.mjs` script with its JSON input,
+//! and redeeming the authorization code the script brought back.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,9 +22,6 @@ use serde_json::{Value, json};
 use crate::common::{http, query_of};
 
 pub const TENANT: &str = "default";
-/// Nothing listens here: the browser answers navigations to it itself (a port Chromium
-/// does not refuse as unsafe).
-pub const CALLBACK: &str = "http://127.0.0.1:47913/callback";
 pub const API: &str = "https://docs.example.com";
 pub const SCOPE: &str = "openid profile email offline_access read:docs";
 /// The longest a flow script may run.
@@ -138,9 +137,64 @@ pub async fn run_flow(script: &str, input: &Value) -> Value {
     result
 }
 
+/// The client application's redirect URI: answers every request with a small page (the
+/// scripts read the URL the browser reached). Stops when dropped.
+pub struct Callback {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Callback {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind callback");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut n = 0;
+                    while n < buf.len() {
+                        match sock.read(&mut buf[n..]).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => n += k,
+                        }
+                        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                                <title>Client application</title></head><body><main>\
+                                <h1>Back at the application</h1></main></body></html>";
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
+                         content-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}/callback"),
+            task,
+        }
+    }
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A server and the tenant objects the flows use.
 pub struct Setup {
     pub s: TestServer,
+    pub callback: Callback,
     pub app: Confidential,
     pub api_key: String,
     pub client: CoreClient<
@@ -174,7 +228,7 @@ impl Request {
 }
 
 /// A fresh SQLite server with a third-party web application (`is_first_party: false`,
-/// callback [`CALLBACK`]), an Api whose permission needs consent, and (with `outbox`) an
+/// its callback a [`Callback`] listener), an Api whose permission needs consent, and (with `outbox`) an
 /// API key holding `read:email_outbox`. The per-address rate limit is raised unless
 /// `keep_ip_limit`, so a flow that submits many forms is not throttled (the lockout
 /// limits stay at their defaults).
@@ -214,7 +268,8 @@ pub async fn setup(keep_ip_limit: bool, outbox: bool) -> Setup {
     tx.api_insert(&api).await.expect("api");
     tx.commit().await.expect("commit");
 
-    let app = fx.web_app(&[CALLBACK], &[]).await;
+    let callback = Callback::start().await;
+    let app = fx.web_app(&[&callback.url], &[]).await;
     fx.edit_app(&app.client_id, |a| {
         a.name = "Partner Docs".to_owned();
         a.is_first_party = false;
@@ -238,9 +293,10 @@ pub async fn setup(keep_ip_limit: bool, outbox: bool) -> Setup {
         ClientId::new(app.client_id.clone()),
         Some(ClientSecret::new(app.secret.clone())),
     )
-    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).expect("redirect"));
+    .set_redirect_uri(RedirectUrl::new(callback.url.clone()).expect("redirect"));
     Setup {
         s,
+        callback,
         app,
         api_key,
         client,
@@ -272,7 +328,7 @@ impl Setup {
             "base_url": self.s.base_url,
             "tenant": TENANT,
             "client_id": self.app.client_id,
-            "redirect_uri": CALLBACK,
+            "redirect_uri": self.callback.url,
             "scope": SCOPE,
             "audience": API,
             "state": req.state,
@@ -282,6 +338,8 @@ impl Setup {
             "locale": locale,
             "artifact_dir": artifact_dir(),
             "catalogue_dir": catalogue_dir(),
+            "email_templates_dir": PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../clavis-core/src/service/lifecycle/templates"),
         });
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
@@ -292,7 +350,7 @@ impl Setup {
     /// Check the callback URL (state, iss, code) and redeem the code with the PKCE
     /// verifier; returns the verified ID token's claims.
     pub async fn redeem(&self, callback: &str, req: Request) -> CoreIdTokenClaims {
-        assert!(callback.starts_with(CALLBACK), "{callback}");
+        assert!(callback.starts_with(&self.callback.url), "{callback}");
         let q = query_of(callback);
         assert_eq!(q.get("state"), Some(&req.state), "state in {callback}");
         assert_eq!(
@@ -300,7 +358,9 @@ impl Setup {
             Some(&self.s.issuer(TENANT)),
             "iss in {callback}"
         );
-        let code = q.get("code").unwrap_or_else(|| panic!("no code in {callback}"));
+        let code = q
+            .get("code")
+            .unwrap_or_else(|| panic!("no code in {callback}"));
         let tokens = self
             .client
             .exchange_code(AuthorizationCode::new(code.clone()))

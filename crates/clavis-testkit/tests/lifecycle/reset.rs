@@ -58,6 +58,7 @@ pub async fn reset_flow_revokes_sessions_and_refuses_the_last_five_passwords(b: 
         "{r:?}"
     );
 
+    s.clock.advance_secs(60);
     let user = s
         .core
         .reset_password(&t, &ticket, &pw(1), "en", &m)

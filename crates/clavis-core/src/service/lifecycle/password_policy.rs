@@ -153,10 +153,7 @@ impl Core {
     }
 
     /// Hash a new password (argon2id) on the hashing pool.
-    pub(super) async fn hash_new_password_policy(
-        &self,
-        password: &str,
-    ) -> Result<String, CoreError> {
+    pub(super) async fn hash_password_on_pool(&self, password: &str) -> Result<String, CoreError> {
         let pw = zeroize::Zeroizing::new(password.to_owned());
         let rng = self.rng.clone();
         Ok(self

@@ -197,7 +197,7 @@ impl Core {
         if self.matches_any_hash(new_password, previous).await? {
             return Err(ResetError::Password(vec![PasswordProblem::Reused]));
         }
-        let hash = self.hash_new_password_policy(new_password).await?;
+        let hash = self.hash_password_on_pool(new_password).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         // Consumed in the transaction that uses it: of two concurrent resets, one wins.
@@ -290,7 +290,7 @@ impl Core {
         if self.matches_any_hash(new_password, previous).await? {
             return Err(ChangePasswordError::Password(vec![PasswordProblem::Reused]));
         }
-        let hash = self.hash_new_password_policy(new_password).await?;
+        let hash = self.hash_password_on_pool(new_password).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.password_set(&tenant.id, &user.id, &hash, now).await?;
@@ -350,22 +350,5 @@ impl Core {
             vars,
         )
         .await
-    }
-
-    /// Clear the lockout and failed-login count of an address (a reset proves its owner).
-    async fn clear_lockout(
-        &self,
-        tx: &mut dyn Tx,
-        tenant: &Tenant,
-        address: &str,
-    ) -> Result<bool, CoreError> {
-        let subject = self
-            .lock_subject(tx, tenant, &address.trim().to_lowercase())
-            .await?;
-        let cleared = tx.lockout_clear(&tenant.id, &subject).await?;
-        // The failed-login bucket of `protection.rs` (`fail:{subject}`).
-        tx.rate_clear(&tenant.id, &format!("fail:{subject}"))
-            .await?;
-        Ok(cleared)
     }
 }

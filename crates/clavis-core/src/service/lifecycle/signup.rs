@@ -146,7 +146,7 @@ impl Core {
             }
         };
         // Hashed whether or not the address has an account, so both take the same time.
-        let hash = self.hash_new_password_policy(password).await?;
+        let hash = self.hash_password_on_pool(password).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         if let Some(existing) = tx.user_get_by_email(&tenant.id, &email).await? {
