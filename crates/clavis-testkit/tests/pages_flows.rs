@@ -230,7 +230,8 @@ async fn the_identifier_step_discovers_the_home_realm(b: Backend) {
     let (s, web, _) = world(b).await;
     let fx = s.fixtures("default");
     let dave = fx.user("dave@acme.example", PASSWORD).await;
-    let acme = fx.org("acme", &[&dave]).await;
+    // Dave is not a member yet: the organization lets its domain's users join on login.
+    let acme = fx.org("acme", &[]).await;
     let t = fx.tenant().await;
     let mut tx = s.core.store.begin().await.unwrap();
     let conn = tx
@@ -242,7 +243,7 @@ async fn the_identifier_step_discovers_the_home_realm(b: Backend) {
         tenant_id: t.id.clone(),
         org_id: acme.id.clone(),
         connection_id: conn.id.clone(),
-        assign_membership_on_login: false,
+        assign_membership_on_login: true,
         show_as_button: false,
         created_at: s.core.now(),
     })
@@ -285,6 +286,15 @@ async fn the_identifier_step_discovers_the_home_realm(b: Backend) {
         .json();
     let claims = common::payload(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["org_id"], acme.id.as_str(), "{claims}");
+    let mut tx = s.core.store.read().await.unwrap();
+    assert!(
+        tx.member_orgs(&t.id, &dave.id)
+            .await
+            .unwrap()
+            .contains(&acme.id),
+        "the login made Dave a member"
+    );
+    drop(tx);
 
     // Other domains, and requests that name an organization already, are left alone.
     let mut br = s.browser();

@@ -37,9 +37,19 @@ pub struct Flow {
 impl Flow {
     /// The `organization` parameter added (home-realm discovery), unless the request
     /// names one already or its application does not log in to organizations.
-    pub fn with_organization(&self, org_id: &str) -> Option<String> {
+    /// The request again in the organization a home-realm discovery found, when that is
+    /// safe to do: the request names no organization, and either the application requires
+    /// one or the user becomes a member by logging in (`joins`) — otherwise a non-member
+    /// at that domain would be refused by an application that does not need organizations.
+    pub fn with_organization(&self, org_id: &str, joins: bool) -> Option<String> {
+        use clavis_types::OrganizationUsage;
         let v = self.valid.as_ref()?;
-        if v.org.is_some() || v.app.organization_usage == clavis_types::OrganizationUsage::Deny {
+        let wanted = match v.app.organization_usage {
+            OrganizationUsage::Require => true,
+            OrganizationUsage::Allow => joins,
+            OrganizationUsage::Deny => false,
+        };
+        if v.org.is_some() || !wanted {
             return None;
         }
         let (path, query) = self.return_to.split_once('?')?;

@@ -221,7 +221,7 @@ pub async fn submit(
     let return_to = match flow.as_ref() {
         Some(flow) => match web.ctx.core.home_realm(&tenant, &email).await {
             Ok(Some(realm)) => flow
-                .with_organization(realm.org.id.as_str())
+                .with_organization(realm.org.id.as_str(), realm.assign_membership_on_login)
                 .filter(|r| clavis_api::safe_return_to(tenant.slug.as_str(), r))
                 .unwrap_or_else(|| flow.return_to.clone()),
             Ok(None) => flow.return_to.clone(),

@@ -335,6 +335,20 @@ impl Core {
         user: &User,
         meta: &RequestMeta,
     ) -> Result<String, AuthorizeError> {
+        if let Some(org) = &v.org {
+            let mut tx = self.store.read().await.map_err(OAuthError::from)?;
+            let member = tx
+                .member_orgs(&tenant.id, &user.id)
+                .await
+                .map_err(OAuthError::from)?
+                .contains(&org.id);
+            drop(tx);
+            if !member {
+                self.join_on_login(tenant, org, &user.id, meta)
+                    .await
+                    .map_err(OAuthError::from)?;
+            }
+        }
         let mut tx = self.store.begin().await.map_err(OAuthError::from)?;
         if let Some(org) = &v.org {
             let member = tx

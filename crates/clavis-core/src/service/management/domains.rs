@@ -34,6 +34,9 @@ pub const MAX_DOMAINS_PER_ORG: usize = 50;
 pub struct HomeRealm {
     pub org: Organization,
     pub connection: Connection,
+    /// The organization enabled the connection with `assign_membership_on_login`: a user
+    /// who logs in through it becomes a member.
+    pub assign_membership_on_login: bool,
 }
 
 /// A domain to register for an organization.
@@ -101,23 +104,25 @@ impl Core {
         let Some(org) = tx.org_get(&tenant.id, &d.org_id).await? else {
             return Ok(None);
         };
-        let connection_id = match &d.connection_id {
-            Some(c) => tx
-                .org_connection_get(&tenant.id, &org.id, c)
-                .await?
-                .map(|oc| oc.connection_id),
+        let enabled = match &d.connection_id {
+            Some(c) => tx.org_connection_get(&tenant.id, &org.id, c).await?,
             None => tx
                 .org_connection_list(&tenant.id, &org.id, Page::new(0, 1))
                 .await?
                 .into_iter()
-                .next()
-                .map(|oc| oc.connection_id),
+                .next(),
         };
-        let Some(connection_id) = connection_id else {
+        let Some(enabled) = enabled else {
             return Ok(None);
         };
-        let connection = tx.connection_get(&tenant.id, &connection_id).await?;
-        Ok(connection.map(|connection| HomeRealm { org, connection }))
+        let connection = tx
+            .connection_get(&tenant.id, &enabled.connection_id)
+            .await?;
+        Ok(connection.map(|connection| HomeRealm {
+            org,
+            connection,
+            assign_membership_on_login: enabled.assign_membership_on_login,
+        }))
     }
 
     /// The domains of an organization.

@@ -78,6 +78,56 @@ fn member_context(org: &Organization, user: &UserId) -> JsonMap {
 }
 
 impl Core {
+    /// Membership on login (Auth0's auto-membership): when the user is not a member of
+    /// `org` but logged in with a connection the organization enabled with
+    /// `assign_membership_on_login` (today: the tenant's database connection), add them,
+    /// in a transaction of its own (token issuance must not compute permissions after an
+    /// uncommitted membership change). `false` when nothing was added: no such
+    /// connection, or the organization is full.
+    pub async fn join_on_login(
+        &self,
+        tenant: &Tenant,
+        org: &Organization,
+        user: &UserId,
+        meta: &RequestMeta,
+    ) -> Result<bool, CoreError> {
+        let mut tx = self.store.begin().await?;
+        let Some(connection) = tx
+            .connection_get_by_name(&tenant.id, crate::service::DEFAULT_CONNECTION)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let enabled = tx
+            .org_connection_get(&tenant.id, &org.id, &connection.id)
+            .await?
+            .is_some_and(|c| c.assign_membership_on_login);
+        if !enabled || !tx.member_add(&tenant.id, &org.id, user, self.now()).await? {
+            return Ok(false);
+        }
+        if let Some(limit) = org.user_limit
+            && tx.member_count(&tenant.id, &org.id).await? > limit
+        {
+            return Ok(false);
+        }
+        let mut context = member_context(org, user);
+        context.insert("reason".into(), json!("assign_membership_on_login"));
+        let event = self.audit_event(
+            &tenant.id,
+            "organization.member.added",
+            AuditActor {
+                user_id: Some(user.to_string()),
+                ..AuditActor::default()
+            },
+            Some(audit_org(org)),
+            context,
+            meta,
+        );
+        self.audit_in(&mut *tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// One page of an organization's members, by user id.
     pub async fn org_member_list(
         &self,
