@@ -5,6 +5,7 @@
 //! imports a storage adapter; it reaches data only through [`clavis_core::Core`].
 
 mod bootstrap;
+mod client_ip;
 pub mod csrf;
 mod error;
 mod html;
@@ -19,6 +20,7 @@ mod ops;
 mod report_html;
 mod tenant;
 
+pub use client_ip::TrustedProxies;
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use oauth::{
@@ -46,6 +48,9 @@ pub struct Context {
     /// Bounds the requests that walk a whole audit chain (verify, export, reports), so
     /// they cannot take every database connection of the node.
     pub heavy: tokio::sync::Semaphore,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default: the
+    /// socket peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::ops::Deref for ApiContext {
@@ -62,6 +67,21 @@ impl ApiContext {
             public_url,
             metrics,
             heavy: tokio::sync::Semaphore::new(HEAVY_REQUESTS),
+            trusted_proxies: TrustedProxies::default(),
+        }))
+    }
+
+    /// The same context, believing `X-Forwarded-For` from these reverse proxies (see
+    /// [`TrustedProxies`]). Call before the context is shared.
+    #[must_use]
+    pub fn with_trusted_proxies(self, trusted_proxies: TrustedProxies) -> Self {
+        let c = &self.0;
+        Self(Arc::new(Context {
+            core: c.core.clone(),
+            public_url: c.public_url.clone(),
+            metrics: c.metrics.clone(),
+            heavy: tokio::sync::Semaphore::new(HEAVY_REQUESTS),
+            trusted_proxies,
         }))
     }
 }

@@ -1,4 +1,5 @@
-//! Request ids, access logs and metrics for every request, plus security headers.
+//! Request ids, access logs and metrics for every request, plus security headers; and the
+//! trusted reverse proxies, put into the request's extensions for [`crate::request_meta`].
 //!
 //! The access log records the matched route template and never the query string (which
 //! may hold codes or tokens).
@@ -22,8 +23,15 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-pub(crate) async fn observe(State(ctx): State<ApiContext>, req: Request, next: Next) -> Response {
+pub(crate) async fn observe(
+    State(ctx): State<ApiContext>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
+    if !ctx.trusted_proxies.is_empty() {
+        req.extensions_mut().insert(ctx.trusted_proxies.clone());
+    }
     let request_id = req
         .headers()
         .get(REQUEST_ID)

@@ -56,6 +56,12 @@ pub struct Config {
     pub smtp_ca_file: Option<PathBuf>,
     /// How often the delivery worker looks for messages due, in milliseconds.
     pub smtp_poll_interval_ms: u64,
+    /// Reverse proxies (IP addresses or CIDR blocks) whose `X-Forwarded-For` names the
+    /// client: the right-most hop that is not one of them. Empty (the default): the socket
+    /// peer is the client and `X-Forwarded-For` is ignored. `CLAVIS_TRUSTED_PROXIES` takes
+    /// a comma-separated list.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -88,6 +94,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_timeout_secs", &self.smtp_timeout_secs)
             .field("smtp_ca_file", &self.smtp_ca_file)
             .field("smtp_poll_interval_ms", &self.smtp_poll_interval_ms)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -123,6 +130,7 @@ impl Default for Config {
             smtp_timeout_secs: 30,
             smtp_ca_file: None,
             smtp_poll_interval_ms: 2000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -143,6 +151,7 @@ const KEYS: &[&str] = &[
     "smtp_timeout_secs",
     "smtp_ca_file",
     "smtp_poll_interval_ms",
+    "trusted_proxies",
 ];
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -217,7 +226,20 @@ impl Config {
             });
         }
         crate::mail::SmtpSettings::from_config(self)?;
+        self.trusted_proxies()?;
         Ok(())
+    }
+
+    /// The parsed `trusted_proxies`.
+    pub fn trusted_proxies(&self) -> Result<clavis_api::TrustedProxies, ConfigError> {
+        clavis_api::TrustedProxies::parse(&self.trusted_proxies).map_err(|reason| {
+            ConfigError::Invalid {
+                key: "trusted_proxies",
+                reason: format!(
+                    "{reason}; expected IP addresses or CIDR blocks such as 10.0.0.0/8"
+                ),
+            }
+        })
     }
 
     /// The database URL, defaulting to the SQLite file in the data directory.
@@ -244,6 +266,35 @@ impl Config {
     }
 }
 
+/// A list of strings, or one string of comma-separated items (an environment variable).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of strings or a comma-separated string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(x) = seq.next_element::<String>()? {
+                out.push(x);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// What a key expects, for error messages.
 fn expected(key: &str) -> &'static str {
     match key {
@@ -254,6 +305,7 @@ fn expected(key: &str) -> &'static str {
         "smtp_url" => "; expected smtp://USER:PASSWORD@HOST:587 or smtps://USER:PASSWORD@HOST:465",
         "smtp_timeout_secs" | "smtp_poll_interval_ms" => "; expected a positive whole number",
         "smtp_ca_file" => "; expected a path",
+        "trusted_proxies" => "; expected a list of IP addresses or CIDR blocks",
         _ => "",
     }
 }
@@ -366,6 +418,42 @@ mod tests {
             jail.set_env("CLAVIS_EMAIL_FROM", "");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("email_from"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_a_list_or_commas_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            assert!(
+                Config::load(None)
+                    .expect("default")
+                    .trusted_proxies
+                    .is_empty()
+            );
+            jail.set_env("CLAVIS_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,");
+            let c = Config::load(None).expect("from the environment");
+            assert_eq!(c.trusted_proxies, ["10.0.0.0/8", "192.0.2.1"]);
+            let t = c.trusted_proxies().expect("parsed");
+            assert!(t.contains("10.9.8.7".parse().unwrap()));
+            for one in ["127.0.0.1", "::1", "2001:db8::/32"] {
+                jail.set_env("CLAVIS_TRUSTED_PROXIES", one);
+                let c = Config::load(None).expect(one);
+                assert_eq!(c.trusted_proxies, [one]);
+            }
+            jail.set_env("CLAVIS_TRUSTED_PROXIES", "10.0.0.1,proxy.example.com");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("trusted_proxies") && e.contains("proxy.example.com"),
+                "{e}"
+            );
+            jail.clear_env();
+            jail.create_file(
+                "clavis.toml",
+                "trusted_proxies = [\"2001:db8::/32\", \"127.0.0.1\"]",
+            )?;
+            let c = Config::load(None).expect("from the file");
+            assert_eq!(c.trusted_proxies, ["2001:db8::/32", "127.0.0.1"]);
             Ok(())
         });
     }

@@ -169,7 +169,8 @@ impl Server {
         }
         let hostname_of = public_url.clone();
         let metrics = Arc::new(Metrics::new(started));
-        let ctx = ApiContext::new(core.clone(), public_url.clone(), metrics.clone());
+        let ctx = ApiContext::new(core.clone(), public_url.clone(), metrics.clone())
+            .with_trusted_proxies(cfg.trusted_proxies()?);
         let email = mail_sender.as_ref().map_or_else(
             || "development outbox (no smtp_url)".to_owned(),
             mail::Sender::describe,

@@ -2,14 +2,18 @@
 //! request limit with `Retry-After`, failed-login lockout (exponential, identical for
 //! unknown addresses), unlock by the emailed link, suspicious client addresses across
 //! accounts, new-device notifications, the refresh-token limit over HTTP (429 +
-//! `Retry-After`), and every limit holding across two servers sharing one database.
+//! `Retry-After`, per user and application), concurrent attempts counted before the
+//! password check, password changes under the lockout, the client address behind trusted
+//! reverse proxies, and every limit holding across two servers sharing one database.
 //! Time moves with the server's `ManualClock`; nothing sleeps.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod protection {
+    pub mod attempts;
     pub mod lockout;
     pub mod nodes;
+    pub mod proxy;
     pub mod refresh;
 }
 
@@ -21,13 +25,20 @@ use clavis_testkit::{Backend, TestServer};
 use clavis_types::{Clock, ManualClock};
 use serde_json::Value;
 
+use protection::attempts::{
+    changing_a_password_is_under_the_lockout, parallel_attempts_get_at_most_the_limit_of_checks,
+    unknown_addresses_are_counted_before_the_check_too,
+};
 use protection::lockout::{
     failures_lock_and_the_right_password_is_refused, locks_double_and_are_forgotten,
     new_devices_are_notified, suspicious_addresses_are_throttled_across_accounts,
     unknown_addresses_lock_identically, unlock_link_works_once,
 };
 use protection::nodes::limits_hold_across_two_servers;
-use protection::refresh::refresh_limit_answers_429_with_retry_after;
+use protection::proxy::forwarded_for_is_believed_only_from_trusted_proxies;
+use protection::refresh::{
+    refresh_limit_answers_429_with_retry_after, refresh_limit_is_per_application,
+};
 
 clavis_testkit::on_both!(
     per_ip_limit_answers_limited_with_retry_after,
@@ -39,6 +50,11 @@ clavis_testkit::on_both!(
     new_devices_are_notified,
     refresh_limit_answers_429_with_retry_after,
     limits_hold_across_two_servers,
+    parallel_attempts_get_at_most_the_limit_of_checks,
+    unknown_addresses_are_counted_before_the_check_too,
+    changing_a_password_is_under_the_lockout,
+    refresh_limit_is_per_application,
+    forwarded_for_is_believed_only_from_trusted_proxies,
 );
 
 pub(crate) const EMAIL: &str = "alice@example.com";

@@ -507,6 +507,9 @@ pub async fn change_submit(
             password: Some(password_errors(&chrome, &problems)),
             ..Errors::default()
         }),
+        Err(ChangePasswordError::Locked { retry_after_secs }) => {
+            web.too_many(&chrome, retry_after_secs, true)
+        }
         Err(ChangePasswordError::Internal(e)) => web.internal(Some(&tenant), &headers, &e).await,
     }
 }

@@ -1,7 +1,10 @@
 //! Signup (`GET/POST /signup`): email, password under the tenant's policy, optional name.
 //! When the tenant requires verified addresses, a new account and an address that already
-//! has one end the same way — on the "check your email" page — so signup does not reveal
-//! which addresses have accounts.
+//! has one get the same response — a 303 to the "check your email" page setting a session
+//! cookie of the same shape (for the existing address one that opens nothing) — and the
+//! verification page answers both alike afterwards, so signup does not reveal which
+//! addresses have accounts. Without verification a new account is logged in at once and
+//! the difference is visible.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -225,6 +228,18 @@ pub async fn submit(
             };
             with_session(to, &web, tenant.slug.as_str(), &cookie)
         }
+        // The same 303 to the verification page as a new account's, with a session cookie
+        // of the same shape and attributes that opens nothing: the two responses cannot
+        // be told apart, and the verification page answers both alike (`verify.rs`).
+        Ok(SignupOutcome::AlreadyRegistered) if verify => with_session(
+            see_other(&next),
+            &web,
+            tenant.slug.as_str(),
+            &web.ctx.core.unusable_session_cookie(),
+        ),
+        // Without verification a new account is logged in and continues, so signing up
+        // reveals that an address had no account: that difference stays (the owner of an
+        // existing account is emailed; the person is sent to log in).
         Ok(SignupOutcome::AlreadyRegistered) => see_other(&next),
         Err(SignupError::Disabled) => web.error(
             &chrome,

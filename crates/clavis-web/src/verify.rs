@@ -1,20 +1,27 @@
-//! Email verification: `GET /verify-email` (the code form; it reads the same with or
-//! without a session, so the page after signup does not reveal whether the address
-//! already had an account), `POST /verify-email` (the 6-digit code, for the logged-in
-//! user), `POST /verify-email/resend`, and `GET /verify-email/confirm?ticket=` (the link
-//! of the email). After a verification the browser returns to the authorization request.
+//! Email verification: `GET /verify-email` (the code form; opened by a logged-in user with
+//! no open verification ticket — e.g. one created through the Management API — it sends
+//! one), `POST /verify-email` (the 6-digit code, for the logged-in user),
+//! `POST /verify-email/resend`, and `GET /verify-email/confirm?ticket=` (the link of the
+//! email). After a verification the browser returns to the authorization request.
+//!
+//! Signup gives an address that already has an account a session cookie that opens
+//! nothing, so the page after signup must not reveal whether a session is behind the
+//! cookie: the page reads the same either way, and without a live session the code form
+//! answers as for a wrong code and the resend form as for a sent email, with the same
+//! limits ([`clavis_core::Core::code_without_session`],
+//! [`clavis_core::Core::resend_without_session`]).
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use clavis_api::Meta;
+use clavis_api::{Meta, SESSION_COOKIE, cookie};
 use clavis_core::model::Tenant;
 use clavis_core::service::lifecycle::VerifyError;
 use minijinja::context;
 use minijinja::value::Serde;
 use serde::Deserialize;
 
-use crate::flow::{Flow, link, see_other};
+use crate::flow::{Flow, see_other};
 use crate::web::{Chrome, Link, Page, WebState};
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,19 +88,11 @@ async fn setup(
     Ok((tenant, flow, chrome))
 }
 
-/// Without a session the code cannot be checked: log in first (then the authorization
-/// endpoint brings the user back here).
-fn login_first(chrome: &Chrome, flow: Option<&Flow>) -> Response {
-    see_other(&link(
-        &format!("{}/login", chrome.base),
-        &[("return_to", flow.map(|f| f.return_to.as_str()))],
-    ))
-}
-
 /// `GET /verify-email?return_to=…`
 pub async fn show(
     State(web): State<WebState>,
     Path(slug): Path<String>,
+    Meta(meta): Meta,
     headers: HeaderMap,
     Query(q): Query<VerifyQuery>,
 ) -> Response {
@@ -109,11 +108,31 @@ pub async fn show(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Ok(Some((_, user))) = web.session(&tenant, &headers).await
-        && user.email_verified
-        && let Some(f) = &flow
-    {
-        return see_other(&f.return_to);
+    if let Ok(Some((_, user))) = web.session(&tenant, &headers).await {
+        if user.email_verified {
+            if let Some(f) = &flow {
+                return see_other(&f.return_to);
+            }
+        } else {
+            // No open ticket (never sent, expired, burnt): send one, within the hourly
+            // limit. Whatever the outcome, the page is the same.
+            match web
+                .ctx
+                .core
+                .ensure_verification_sent(&tenant, &user, chrome.locale(), &meta)
+                .await
+            {
+                Ok(_)
+                | Err(
+                    VerifyError::Throttled { .. }
+                    | VerifyError::WrongOrExpired
+                    | VerifyError::TooManyAttempts,
+                ) => {}
+                Err(VerifyError::Internal(e)) => {
+                    return web.internal(Some(&tenant), &headers, &e).await;
+                }
+            }
+        }
     }
     code_page(&web, &chrome, flow.as_ref(), None, None, StatusCode::OK)
 }
@@ -137,9 +156,8 @@ pub async fn submit(
     if let Err(r) = web.throttle(&chrome, &tenant, &headers, &meta).await {
         return r;
     }
-    let user = match web.session(&tenant, &headers).await {
-        Ok(Some((_, user))) => user,
-        Ok(None) => return login_first(&chrome, flow.as_ref()),
+    let session = match web.session(&tenant, &headers).await {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let code: String = f
@@ -152,12 +170,16 @@ pub async fn submit(
         let error = chrome.text(key, &[]);
         code_page(&web, &chrome, flow.as_ref(), None, Some(error), status)
     };
-    match web
-        .ctx
-        .core
-        .verify_email_code(&tenant, &user, &code, &meta)
-        .await
-    {
+    let core = &web.ctx.core;
+    let verified = match &session {
+        Some((_, user)) => core.verify_email_code(&tenant, user, &code, &meta).await,
+        // No live session (none, expired, or the cookie signup gives an address that
+        // already has an account): answered as a wrong code, counted the same way.
+        None => Err(core
+            .code_without_session(&tenant, cookie(&headers, SESSION_COOKIE).as_deref())
+            .await),
+    };
+    match verified {
         Ok(_) => match &flow {
             Some(f) => see_other(&f.return_to),
             None => done(&web, &chrome),
@@ -190,17 +212,24 @@ pub async fn resend(
     if let Err(r) = web.throttle(&chrome, &tenant, &headers, &meta).await {
         return r;
     }
-    let user = match web.session(&tenant, &headers).await {
-        Ok(Some((_, user))) => user,
-        Ok(None) => return login_first(&chrome, flow.as_ref()),
+    let session = match web.session(&tenant, &headers).await {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    match web
-        .ctx
-        .core
-        .send_verification(&tenant, &user, chrome.locale(), &meta)
-        .await
-    {
+    let core = &web.ctx.core;
+    let sent = match &session {
+        Some((_, user)) => {
+            core.send_verification(&tenant, user, chrome.locale(), &meta)
+                .await
+        }
+        // Without a live session: the same "sent" page (nothing is sent), under the
+        // same hourly limit.
+        None => {
+            core.resend_without_session(&tenant, cookie(&headers, SESSION_COOKIE).as_deref())
+                .await
+        }
+    };
+    match sent {
         Ok(()) => {
             let notice = chrome.text("verify.resent", &[]);
             code_page(

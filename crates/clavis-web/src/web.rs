@@ -3,7 +3,8 @@
 //! shares (language, branding, language links), and the headers every page carries: the
 //! Content-Security-Policy (no inline style or script anywhere; `form-action` widened to
 //! the validated redirect URI's origin on pages that continue an authorization),
-//! `Cache-Control: no-store`, and the CSRF and language cookies.
+//! `Cache-Control: no-store`, and the CSRF and language cookies (a form page keeps the
+//! request's well-formed CSRF token rather than minting one per render).
 
 use std::sync::Arc;
 
@@ -161,6 +162,9 @@ pub struct Chrome {
     pub self_url: String,
     /// The page was asked for with `ui_locales`: remember the language in a cookie.
     pub remember_locale: Option<&'static str>,
+    /// The CSRF token the request's cookie carries: a form page reuses it when it is
+    /// well formed, so a page opened in another tab does not break this one's form.
+    pub csrf_cookie: Option<String>,
 }
 
 impl Chrome {
@@ -311,6 +315,7 @@ impl Web {
             form_origin: i.redirect_uri.and_then(csp_source),
             self_url,
             remember_locale: i.tenant.and(i.query_locale).and_then(i18n::from_ui_locales),
+            csrf_cookie: i.headers.and_then(clavis_api::csrf::token_of),
         }
     }
 
@@ -337,7 +342,12 @@ impl Web {
         let mut cookies = Vec::new();
         let csrf = if page.form {
             let path = format!("{}/", chrome.base);
-            let (token, cookie) = clavis_api::csrf::issue(&*self.ctx.core.rng, secure, &path);
+            let (token, cookie) = clavis_api::csrf::issue_or_reuse(
+                &*self.ctx.core.rng,
+                secure,
+                &path,
+                chrome.csrf_cookie.as_deref(),
+            );
             cookies.extend(cookie);
             token
         } else {

@@ -41,11 +41,16 @@ pub(super) struct LogoutParams {
     csrf: Option<String>,
 }
 
-fn clear_cookie(slug: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path=/t/{slug}/; HttpOnly; SameSite=Lax; Max-Age=0"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+/// The `Set-Cookie` that removes the session cookie: exactly the attributes of
+/// [`super::session_cookie`] (`Secure` included over https) with an empty value and
+/// `Max-Age=0`.
+fn clear_cookie(secure: bool, slug: &str) -> HeaderValue {
+    let lifetime = format!("; Max-Age={};", clavis_core::oauth::SESSION_ABSOLUTE_SECS);
+    super::session_cookie(secure, slug, "")
+        .and_then(|c| c.to_str().ok().map(|c| format!("{c};")))
+        .map(|c| c.replacen(&lifetime, "; Max-Age=0;", 1))
+        .and_then(|c| HeaderValue::from_str(c.trim_end_matches(';')).ok())
+        .unwrap_or_else(|| HeaderValue::from_static(""))
 }
 
 /// Validate the redirect target; `Ok(None)` when none was asked for.
@@ -102,8 +107,10 @@ async fn finish(
         Some(url) => Redirect::to(&url).into_response(),
         None => show(pages, Some(tenant), req, ApiPage::LoggedOut).await,
     };
-    resp.headers_mut()
-        .append(header::SET_COOKIE, clear_cookie(tenant.slug.as_str()));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        clear_cookie(ctx.secure_cookies(), tenant.slug.as_str()),
+    );
     resp
 }
 
@@ -175,10 +182,11 @@ async fn begin(
     if sid_matches {
         return finish(&ctx, &pages, &tenant, req, &meta, to).await;
     }
-    let (token, csrf_cookie) = csrf::issue(
+    let (token, csrf_cookie) = csrf::issue_or_reuse(
         &*ctx.core.rng,
         ctx.secure_cookies(),
         &format!("/t/{}/", tenant.slug),
+        csrf::token_of(&headers).as_deref(),
     );
     let fields = [
         ("post_logout_redirect_uri", p.post_logout_redirect_uri),
@@ -234,4 +242,37 @@ pub(super) async fn confirm(
         Err(e) => return error_page(&pages, Some(&tenant), req, e).await,
     };
     finish(&ctx, &pages, &tenant, req, &meta, to).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The attributes of a `Set-Cookie` value, without the value and `Max-Age`.
+    fn attributes(c: &HeaderValue) -> Vec<String> {
+        c.to_str()
+            .unwrap()
+            .split("; ")
+            .skip(1)
+            .filter(|a| !a.starts_with("Max-Age="))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_cleared_cookie_has_the_session_cookies_attributes() {
+        for secure in [true, false] {
+            let set = super::super::session_cookie(secure, "acme", "ses_x.y").unwrap();
+            let clear = clear_cookie(secure, "acme");
+            assert_eq!(attributes(&clear), attributes(&set));
+            let clear = clear.to_str().unwrap();
+            assert!(
+                clear.starts_with(&format!("{SESSION_COOKIE}=; ")),
+                "{clear}"
+            );
+            assert!(clear.contains("; Max-Age=0"), "{clear}");
+            assert_eq!(clear.ends_with("; Secure"), secure, "{clear}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ use clavis_core::oauth::OAuthError;
 use clavis_core::service::RequestMeta;
 use std::net::SocketAddr;
 
-use crate::ApiContext;
+use crate::{ApiContext, TrustedProxies};
 
 pub(crate) fn routes() -> Router<ApiContext> {
     Router::new()
@@ -105,12 +105,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     }
 }
 
-/// Client address and user agent of a request.
+/// Client address and user agent of a request. The client address is the socket peer's,
+/// or, when the peer is one of the trusted reverse proxies (put into the extensions by the
+/// middleware), the right-most `X-Forwarded-For` hop that is not one.
 pub fn request_meta(parts: &Parts) -> RequestMeta {
     let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| match parts.extensions.get::<TrustedProxies>() {
+            Some(trusted) => trusted.client_ip(c.0.ip(), &parts.headers),
+            None => c.0.ip(),
+        })
+        .map(|ip| ip.to_string());
     let ua = parts
         .headers
         .get(header::USER_AGENT)

@@ -235,7 +235,7 @@ pub struct AttackProtection {
     pub lockout_secs: i64,
     /// …up to this.
     pub lockout_max_secs: i64,
-    /// Refresh-token grants per user per hour.
+    /// Refresh-token grants per user and application per hour.
     pub refresh_per_user_per_hour: u32,
     /// Failed logins per client address per day, across all accounts, before the address
     /// is refused (credential stuffing).

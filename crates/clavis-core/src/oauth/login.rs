@@ -8,7 +8,7 @@ use clavis_types::{Email, SessionId, TenantId, Timestamp};
 use serde_json::{Map, json};
 
 use crate::model::{AuditActor, Session, Tenant, User};
-use crate::service::RequestMeta;
+use crate::service::{RequestMeta, Throttle};
 use crate::{Core, CoreError};
 
 /// A session ends after this long without use…
@@ -90,9 +90,12 @@ impl Core {
     ///
     /// Attack protection: a locked address is refused before its password is checked
     /// (`Locked`, whether or not an account has the address), and so is a client address
-    /// with too many failed logins today across accounts (`Throttled`). A failure counts
-    /// against both; reaching the tenant's `failed_logins_per_hour` locks the address. A
-    /// success forgets the address's failures.
+    /// with too many failed logins today across accounts (`Throttled`). Every other
+    /// attempt is counted against the address before its password is checked: one over
+    /// the tenant's `failed_logins_per_hour` is refused (`Locked`) unchecked and locks the
+    /// address, so concurrent attempts get at most that many checks; a wrong password
+    /// that reaches the limit locks it too. A failure also counts against the client
+    /// address. A success forgets the address's attempts.
     pub async fn password_login_in(
         &self,
         tenant: &Tenant,
@@ -103,7 +106,7 @@ impl Core {
     ) -> Result<(Session, String, User), LoginError> {
         let parsed = Email::parse(email).ok();
         let mut tx = self.store.read().await?;
-        let guard = self.login_guard(&mut *tx, tenant, email, meta).await?;
+        let mut guard = self.login_guard(&mut *tx, tenant, email, meta).await?;
         let found = match &parsed {
             Some(e) => tx.user_get_by_email(&tenant.id, e).await?,
             None => None,
@@ -152,6 +155,16 @@ impl Core {
             return Err(LoginError::Throttled {
                 retry_after_secs: secs,
             });
+        }
+        // Counted before the password is checked: concurrent attempts cannot all be
+        // checked before the first failure is counted. The same for every address.
+        let counted = self
+            .count_password_attempt(tenant, &mut guard, found.as_ref(), locale, meta)
+            .await?;
+        if let Throttle::Limited { retry_after_secs } = counted {
+            self.audit_now(fail(self, found.as_ref(), "account locked"))
+                .await?;
+            return Err(LoginError::Locked { retry_after_secs });
         }
         let pw = password.to_owned();
         let check = match hash.clone() {

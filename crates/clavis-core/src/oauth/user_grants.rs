@@ -241,7 +241,8 @@ impl Core {
         Ok(resp)
     }
 
-    /// Count a refresh grant against its user's `refresh_per_user_per_hour`, in its own
+    /// Count a refresh grant against `refresh_per_user_per_hour` of its user at this
+    /// application (one application cannot use up another's allowance), in its own
     /// committed transaction before the grant's (so refused and failing grants count too).
     /// Tokens that name no live family of this client count against no one.
     async fn refresh_throttle(
@@ -264,11 +265,11 @@ impl Core {
         let Some(user) = user else {
             return Ok(());
         };
-        match self.throttle_refresh(tenant, &user).await? {
+        match self.throttle_refresh(tenant, &user, &app.client_id).await? {
             Throttle::Allowed => Ok(()),
             Throttle::Limited { retry_after_secs } => Err(OAuthError::too_many_requests(
                 format!(
-                    "too many token refreshes for this user; retry after {retry_after_secs} seconds"
+                    "too many token refreshes for this user at this application; retry after {retry_after_secs} seconds"
                 ),
                 retry_after_secs,
             )),

@@ -23,7 +23,7 @@ pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
 pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};
 pub use management::{ApiKeyRepo, InvitationRepo, OrgConnectionRepo};
-pub use oauth::{GrantRepo, SessionRepo, TokenRepo};
+pub use oauth::{GrantRepo, SessionRepo, TokenRepo, USER_FAMILIES_REVOKED};
 
 use crate::StoreError;
 

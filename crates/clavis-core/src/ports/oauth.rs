@@ -1,7 +1,9 @@
 //! Repositories of OpenID Provider state.
 
 use async_trait::async_trait;
-use clavis_types::{ApiId, ClientGrantId, ClientId, FamilyId, SessionId, TenantId, Timestamp};
+use clavis_types::{
+    ApiId, ClientGrantId, ClientId, FamilyId, SessionId, TenantId, Timestamp, UserId,
+};
 
 use super::StoreResult;
 use crate::model::{AuthorizationCode, ClientGrant, Page, RefreshToken, Session, TokenFamily};
@@ -68,6 +70,9 @@ pub trait SessionRepo: Send {
     ) -> StoreResult<bool>;
 }
 
+/// `revoked_reason` of the families [`TokenRepo::family_revoke_all_for_user`] revokes.
+pub const USER_FAMILIES_REVOKED: &str = "every token of the user revoked";
+
 #[async_trait]
 pub trait TokenRepo: Send {
     async fn code_insert(&mut self, c: &AuthorizationCode) -> StoreResult<()>;
@@ -90,6 +95,15 @@ pub trait TokenRepo: Send {
         at: Timestamp,
         reason: &str,
     ) -> StoreResult<bool>;
+    /// Revoke every family of the user not revoked yet (and so every refresh token in
+    /// them, and the access tokens recorded in them), with the reason
+    /// [`USER_FAMILIES_REVOKED`]; returns how many were revoked.
+    async fn family_revoke_all_for_user(
+        &mut self,
+        t: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
     async fn refresh_insert(&mut self, r: &RefreshToken) -> StoreResult<()>;
     async fn refresh_get(
         &mut self,

@@ -4,22 +4,27 @@
 //! Counters are fixed windows (a minute, an hour or a day, aligned on the epoch). Each hit
 //! is one atomic statement in its own short write transaction, committed before the work
 //! it guards, so a request that fails afterwards still counts. Buckets are namespaced:
-//! `auth-ip:{ip}` (authentication requests per minute), `fail:{subject}` (failed logins of
-//! one address per hour), `ipfail:{ip}` (failed logins of one client address per day,
-//! across accounts) and `refresh:{user}` (refresh-token grants per hour). IPv6 clients are
+//! `auth-ip:{ip}` (authentication requests per minute), `fail:{subject}` (password
+//! attempts on one address per hour, forgotten on success), `ipfail:{ip}` (failed logins
+//! of one client address per day, across accounts) and `refresh:{user}:{client}`
+//! (refresh-token grants of one user at one application per hour). IPv6 clients are
 //! counted per /64, the block one subscriber usually holds.
+//!
+//! A password attempt is counted on its address *before* the password is checked
+//! (`Core::count_password_attempt`): of any number of concurrent attempts at most
+//! `failed_logins_per_hour` get a password check; the others are refused as `Locked`
+//! without one.
 //!
 //! The subject of per-address counters and locks is the hex keyed digest (the tenant data
 //! key's HMAC) of the normalised address, computed the same way whether or not an account
 //! has that address: a lock says nothing about which accounts exist. This module must not
 //! decide what a page shows; it answers [`Throttle`] or the login errors.
 
-use clavis_crypto::{b64url, sha256};
-use clavis_types::{Timestamp, UserId};
+use clavis_types::{ClientId, Timestamp, UserId};
 use serde_json::{Map, json};
 use std::net::IpAddr;
 
-use crate::model::{AuditActor, Lockout, Tenant, TicketKind, User, UserTicket};
+use crate::model::{AuditActor, Lockout, Tenant, TicketKind, User};
 use crate::ports::Tx;
 use crate::service::RequestMeta;
 use crate::service::lifecycle::EmailKind;
@@ -62,6 +67,9 @@ pub(crate) struct LoginGuard {
     pub locked_for: Option<i64>,
     /// …or the client address failed too often today.
     pub ip_throttled_for: Option<i64>,
+    /// This attempt's number among the address's attempts of the hour, once counted by
+    /// [`Core::count_password_attempt`] (0 before).
+    pub attempts: i64,
 }
 
 /// Start of the fixed window of length `len` holding `now`, and the seconds left in it.
@@ -97,6 +105,11 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// Seconds a lock still runs at `now` (at least 1), or `None` once it has ended.
+fn running_for(l: &Lockout, now: Timestamp) -> Option<i64> {
+    (l.locked_until > now).then(|| (l.locked_until.as_secs() - now.as_secs()).max(1))
 }
 
 fn fail_bucket(subject: &str) -> String {
@@ -155,14 +168,16 @@ impl Core {
         self.rate_count(tenant, &bucket, MINUTE, limit).await
     }
 
-    /// Refresh-token grants per user per hour (`refresh_per_user_per_hour`).
+    /// Refresh-token grants of one user at one application per hour
+    /// (`refresh_per_user_per_hour`): one application cannot use up another's allowance.
     pub async fn throttle_refresh(
         &self,
         tenant: &Tenant,
         user: &UserId,
+        client: &ClientId,
     ) -> Result<Throttle, CoreError> {
         let limit = tenant.settings.attack_protection.refresh_per_user_per_hour;
-        let bucket = format!("refresh:{user}");
+        let bucket = format!("refresh:{user}:{client}");
         self.rate_count(tenant, &bucket, HOUR, limit).await
     }
 
@@ -224,8 +239,7 @@ impl Core {
         let locked_for = tx
             .lockout_get(&tenant.id, &subject)
             .await?
-            .filter(|l| l.locked_until > now)
-            .map(|l| (l.locked_until.as_secs() - now.as_secs()).max(1));
+            .and_then(|l| running_for(&l, now));
         let ip = meta
             .ip_address
             .as_deref()
@@ -249,12 +263,61 @@ impl Core {
             ip,
             locked_for,
             ip_throttled_for,
+            attempts: 0,
         })
     }
 
-    /// Count a failed login against the address and the client address (committed at
-    /// once); reaching `failed_logins_per_hour` locks the address. `user` is the account
-    /// with this address, if any: it is emailed an unlock link.
+    /// Count a password attempt on the address, in its own committed transaction, before
+    /// the password is checked (so concurrent attempts cannot all be checked before the
+    /// first failure is counted). An attempt over `failed_logins_per_hour` is refused
+    /// without a check, and locks the address if no lock is running yet. A lock written
+    /// since `guard` was read refuses the attempt too, and then the attempt is not
+    /// counted (the lock forgot the address's attempts; they start again after it).
+    /// `Limited` means locked: refuse without checking the password; `Allowed` sets
+    /// `guard.attempts`. `user` is the account with this address, if any: a lock emails it
+    /// an unlock link.
+    pub(crate) async fn count_password_attempt(
+        &self,
+        tenant: &Tenant,
+        guard: &mut LoginGuard,
+        user: Option<&User>,
+        locale: &str,
+        meta: &RequestMeta,
+    ) -> Result<Throttle, CoreError> {
+        let now = self.now();
+        let (hour, _) = window(now, HOUR);
+        let mut tx = self.store.begin().await?;
+        let attempts = tx
+            .rate_hit(&tenant.id, &fail_bucket(&guard.subject), hour)
+            .await?;
+        // Read after the hit: a lock committed before this hit is seen here.
+        if let Some(secs) = tx
+            .lockout_get(&tenant.id, &guard.subject)
+            .await?
+            .and_then(|l| running_for(&l, now))
+        {
+            // Dropped without commit: the hit is rolled back.
+            drop(tx);
+            return Ok(Throttle::Limited {
+                retry_after_secs: secs,
+            });
+        }
+        tx.commit().await?;
+        let limit = tenant.settings.attack_protection.failed_logins_per_hour;
+        if attempts > i64::from(limit) {
+            let secs = self.lock_address(tenant, guard, user, locale, meta).await?;
+            return Ok(Throttle::Limited {
+                retry_after_secs: secs,
+            });
+        }
+        guard.attempts = attempts;
+        Ok(Throttle::Allowed)
+    }
+
+    /// A checked password was wrong: count the failure against the client address
+    /// (committed at once); when the attempt was the address's `failed_logins_per_hour`th
+    /// (`guard.attempts`, counted by [`Core::count_password_attempt`]) the address is
+    /// locked. `user` is the account with this address, if any: it is emailed an unlock link.
     pub(crate) async fn record_login_failure(
         &self,
         tenant: &Tenant,
@@ -263,19 +326,14 @@ impl Core {
         locale: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let now = self.now();
-        let (hour, _) = window(now, HOUR);
-        let mut tx = self.store.begin().await?;
-        let failures = tx
-            .rate_hit(&tenant.id, &fail_bucket(&guard.subject), hour)
-            .await?;
         if let Some(ip) = &guard.ip {
-            let (day, _) = window(now, DAY);
+            let (day, _) = window(self.now(), DAY);
+            let mut tx = self.store.begin().await?;
             tx.rate_hit(&tenant.id, &ipfail_bucket(ip), day).await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         let limit = tenant.settings.attack_protection.failed_logins_per_hour;
-        if failures >= i64::from(limit) {
+        if guard.attempts >= i64::from(limit) {
             self.lock_address(tenant, guard, user, locale, meta).await?;
         }
         Ok(())
@@ -283,6 +341,7 @@ impl Core {
 
     /// Lock the address (unless a lock is already running — another node may have just
     /// written it), forget its failures, email the account's owner, audit `user.locked`.
+    /// Returns the seconds the address stays locked.
     async fn lock_address(
         &self,
         tenant: &Tenant,
@@ -290,13 +349,13 @@ impl Core {
         user: Option<&User>,
         locale: &str,
         meta: &RequestMeta,
-    ) -> Result<(), CoreError> {
+    ) -> Result<i64, CoreError> {
         let now = self.now();
         let ap = &tenant.settings.attack_protection;
         let mut tx = self.store.begin().await?;
         let previous = tx.lockout_get(&tenant.id, &guard.subject).await?;
-        if previous.as_ref().is_some_and(|l| l.locked_until > now) {
-            return Ok(());
+        if let Some(secs) = previous.as_ref().and_then(|l| running_for(l, now)) {
+            return Ok(secs);
         }
         let lock_count = match &previous {
             Some(l) if l.locked_until.as_secs() + LOCK_MEMORY_SECS >= now.as_secs() => {
@@ -323,16 +382,18 @@ impl Core {
         });
         if let Some((u, to)) = &owner {
             let ticket = self
-                .new_ticket(
+                .create_ticket(
                     &mut *tx,
                     tenant,
                     u,
                     to,
                     TicketKind::Unlock,
                     UNLOCK_TICKET_SECS,
+                    false,
                 )
-                .await?;
-            let link = format!("{}/unlock?ticket={ticket}", self.tenant_url(tenant));
+                .await?
+                .token;
+            let link = self.tenant_link(tenant, &format!("/unlock?ticket={ticket}"));
             let vars = json!({
                 "unlock_link": link,
                 "link": link,
@@ -372,7 +433,7 @@ impl Core {
         );
         self.audit_in(&mut *tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(secs)
     }
 
     /// A successful login forgets the address's failures (inside the login's transaction).
@@ -429,10 +490,9 @@ impl Core {
         ticket: &str,
         meta: &RequestMeta,
     ) -> Result<bool, CoreError> {
-        if ticket.is_empty() || ticket.len() > 256 {
+        let Some(digest) = crate::service::lifecycle::tickets::token_digest(ticket) else {
             return Ok(false);
-        }
-        let digest = sha256(ticket.as_bytes());
+        };
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let Some(t) = tx.ticket_get(&tenant.id, &digest).await? else {
@@ -459,42 +519,6 @@ impl Core {
         self.audit_in(&mut *tx, event).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// A new single-use ticket for `user` (only its SHA-256 is stored); returns the token.
-    async fn new_ticket(
-        &self,
-        tx: &mut dyn Tx,
-        tenant: &Tenant,
-        user: &User,
-        to: &str,
-        kind: TicketKind,
-        lifetime_secs: i64,
-    ) -> Result<String, CoreError> {
-        let now = self.now();
-        let mut raw = [0u8; 32];
-        self.rng.fill(&mut raw);
-        let token = b64url(&raw);
-        tx.ticket_insert(&UserTicket {
-            tenant_id: tenant.id.clone(),
-            digest: sha256(token.as_bytes()).to_vec(),
-            kind,
-            user_id: user.id.clone(),
-            email: to.to_owned(),
-            code_digest: None,
-            attempts: 0,
-            created_at: now,
-            expires_at: now.plus_secs(lifetime_secs),
-            consumed_at: None,
-        })
-        .await?;
-        Ok(token)
-    }
-
-    /// `{public_url}/t/{tenant}` (relative when the public URL is not known yet).
-    fn tenant_url(&self, tenant: &Tenant) -> String {
-        let base = self.public_url.get().map_or("", String::as_str);
-        format!("{base}/t/{}", tenant.slug)
     }
 }
 

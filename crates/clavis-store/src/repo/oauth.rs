@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use clavis_core::model::{
     AuthorizationCode, ClientGrant, Page, RefreshToken, Session, TokenFamily,
 };
-use clavis_core::ports::{GrantRepo, SessionRepo, StoreResult, TokenRepo};
+use clavis_core::ports::{GrantRepo, SessionRepo, StoreResult, TokenRepo, USER_FAMILIES_REVOKED};
 use clavis_types::{
     ApiId, ClientGrantId, ClientId, FamilyId, OrgId, SessionId, TenantId, Timestamp, UserId,
 };
@@ -375,6 +375,23 @@ impl TokenRepo for SqlTx {
             ))
             .await?;
         Ok(n == 1)
+    }
+    async fn family_revoke_all_for_user(
+        &mut self,
+        t: &TenantId,
+        user: &UserId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.conn
+            .exec(q!(
+                "UPDATE token_families SET revoked_at = $3, revoked_reason = $4
+                 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                t,
+                user,
+                at,
+                USER_FAMILIES_REVOKED
+            ))
+            .await
     }
     async fn refresh_insert(&mut self, r: &RefreshToken) -> StoreResult<()> {
         self.conn

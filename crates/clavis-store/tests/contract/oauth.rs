@@ -13,6 +13,7 @@ clavis_store::on_both_backends!(
     session_isolation_and_sliding,
     codes_are_single_use_and_tenant_scoped,
     refresh_tokens_and_families,
+    every_family_of_one_user_is_revoked_at_once,
     assertion_jtis_are_single_use,
     a_login_never_unblocks_a_user,
 );
@@ -256,6 +257,86 @@ async fn refresh_tokens_and_families(db: TestDb) {
     );
     let f = tx.family_get(&a.id, &fam.id).await.unwrap().unwrap();
     assert_eq!(f.revoked_reason.as_deref(), Some("reuse"));
+}
+
+/// A token family of `user` (through `app`) created at `now`.
+fn family_of(core: &clavis_core::Core, user: &User, app: &Application) -> TokenFamily {
+    let now = core.now();
+    TokenFamily {
+        tenant_id: user.tenant_id.clone(),
+        id: FamilyId::generate(now, &*core.rng),
+        client_id: app.client_id.clone(),
+        user_id: user.id.clone(),
+        org_id: None,
+        session_id: None,
+        scope: "openid offline_access".into(),
+        audience: None,
+        auth_time: now,
+        amr: vec!["pwd".into()],
+        created_at: now,
+        absolute_expires_at: now.plus_secs(90),
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+async fn every_family_of_one_user_is_revoked_at_once(db: TestDb) {
+    let core = db.core();
+    let (a, b) = two_tenants(&core).await;
+    let (u, app, _) = setup_user_app(&core, &a).await;
+    let v = user(&core, &a, "bob@x.test");
+    let earlier = core.now().plus_secs(-10);
+    let now = core.now();
+    let mut tx = begin(&core).await;
+    tx.user_insert(&v).await.unwrap();
+    let mine = [family_of(&core, &u, &app), family_of(&core, &u, &app)];
+    let already = family_of(&core, &u, &app);
+    let other = family_of(&core, &v, &app);
+    for f in mine.iter().chain([&already, &other]) {
+        tx.family_insert(f).await.unwrap();
+    }
+    assert!(
+        tx.family_revoke(&a.id, &already.id, earlier, "reuse")
+            .await
+            .unwrap()
+    );
+    // Another tenant cannot reach them.
+    assert_eq!(
+        tx.family_revoke_all_for_user(&b.id, &u.id, now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.family_revoke_all_for_user(&a.id, &u.id, now)
+            .await
+            .unwrap(),
+        2,
+        "the families not revoked yet"
+    );
+    for f in &mine {
+        let f = tx.family_get(&a.id, &f.id).await.unwrap().unwrap();
+        assert_eq!(f.revoked_at, Some(now));
+        assert_eq!(
+            f.revoked_reason.as_deref(),
+            Some(clavis_core::ports::USER_FAMILIES_REVOKED)
+        );
+    }
+    let f = tx.family_get(&a.id, &already.id).await.unwrap().unwrap();
+    assert_eq!(
+        (f.revoked_at, f.revoked_reason.as_deref()),
+        (Some(earlier), Some("reuse")),
+        "an earlier revocation is kept as it was"
+    );
+    let f = tx.family_get(&a.id, &other.id).await.unwrap().unwrap();
+    assert_eq!(f.revoked_at, None, "another user's family is untouched");
+    assert_eq!(
+        tx.family_revoke_all_for_user(&a.id, &u.id, now)
+            .await
+            .unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
 }
 
 async fn assertion_jtis_are_single_use(db: TestDb) {

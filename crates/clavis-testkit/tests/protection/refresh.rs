@@ -1,5 +1,6 @@
-//! The refresh-token limit per user over HTTP: `429 Too Many Requests` with `Retry-After`
-//! and an OAuth-shaped body, the refused token still usable once the hour has passed.
+//! The refresh-token limit per user and application over HTTP: `429 Too Many Requests`
+//! with `Retry-After` and an OAuth-shaped body, the refused token still usable once the
+//! hour has passed; one application using up its allowance does not limit another.
 
 use base64::Engine;
 use clavis_core::model::{RefreshToken, TokenFamily, User};
@@ -122,4 +123,26 @@ pub(crate) async fn refresh_limit_answers_429_with_retry_after(b: Backend) {
     // The refused token was not spent: it works once the hour is over.
     s.clock.advance_secs(540);
     refresh_times(&s.client, &app, rt, 1).await;
+}
+
+pub(crate) async fn refresh_limit_is_per_application(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let fx = s.fixtures("default");
+    let alice = fx.user(EMAIL, PASSWORD).await;
+    let a = fx.web_app(&["https://a.example.com/callback"], &[]).await;
+    let b = fx.web_app(&["https://b.example.com/callback"], &[]).await;
+    align(&[&s.clock], 3_600, 60);
+    // Application A uses up alice's 30 refreshes an hour at A…
+    let rt_a = refresh_token_for(&s, &a, &alice).await;
+    let rt_a = refresh_times(&s.client, &a, rt_a, 30).await;
+    assert_eq!(assert_too_many(&refresh(&s.client, &a, &rt_a).await), 3_540);
+    // …and application B still has all of its own.
+    let rt_b = refresh_token_for(&s, &b, &alice).await;
+    let rt_b = refresh_times(&s.client, &b, rt_b, 30).await;
+    assert_too_many(&refresh(&s.client, &b, &rt_b).await);
+    // A is still refused; both work again the next hour.
+    assert_too_many(&refresh(&s.client, &a, &rt_a).await);
+    s.clock.advance_secs(3_540);
+    refresh_times(&s.client, &a, rt_a, 1).await;
+    refresh_times(&s.client, &b, rt_b, 1).await;
 }

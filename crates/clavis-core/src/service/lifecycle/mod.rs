@@ -15,7 +15,7 @@ mod password_policy;
 mod reset;
 mod signup;
 mod strength;
-mod tickets;
+pub(crate) mod tickets;
 mod verify;
 
 pub use consent::ScopeWords;

@@ -1,10 +1,13 @@
 //! Password reset by emailed link and password change while logged in. Both check the
 //! tenant's policy (before any hashing) and the user's previous passwords, set an argon2id
-//! hash, record it in the history, revoke sessions, email `password_changed` and audit,
-//! the change and its event in one transaction.
+//! hash, record it in the history, revoke sessions and every refresh-token family of
+//! the user, email `password_changed` and audit, the change and its event in
+//! one transaction.
 //!
 //! Asking for a reset never says whether the address has an account; at most three reset
-//! emails an hour go to one account, and a new one consumes the older open links.
+//! emails an hour go to one account, and a new one consumes the older open links. A change
+//! checks the current password under the login's lockout: each try counts against the
+//! address's failed logins before the check, and a locked address is refused unchecked.
 
 use clavis_types::Email;
 use serde_json::{Map, json};
@@ -15,7 +18,7 @@ use super::verify::ticket_owner;
 use super::{EmailKind, PasswordProblem, RESET_TICKET_SECS, email_locale};
 use crate::model::{AuditActor, Session, Tenant, TicketKind, User};
 use crate::ports::Tx;
-use crate::service::{Core, RequestMeta};
+use crate::service::{Core, RequestMeta, Throttle};
 use crate::{CoreError, StoreError};
 
 /// Reset emails per account per hour.
@@ -47,6 +50,11 @@ impl From<StoreError> for ResetError {
 pub enum ChangePasswordError {
     WrongCurrent,
     Password(Vec<PasswordProblem>),
+    /// The address is locked after too many wrong passwords (at login or here): try
+    /// again after this long. The current password was not checked.
+    Locked {
+        retry_after_secs: i64,
+    },
     Internal(CoreError),
 }
 
@@ -167,8 +175,9 @@ impl Core {
     }
 
     /// Consume the ticket, check policy and history, set the password (argon2id), revoke
-    /// every session of the user, mark the email verified (the link proved it), clear the
-    /// user's lockout, email `password_changed`, audit `user.password_reset`.
+    /// every session and every refresh-token family of the user, mark the email verified
+    /// (the link proved it), clear the user's lockout, email `password_changed`, audit
+    /// `user.password_reset`.
     pub async fn reset_password(
         &self,
         tenant: &Tenant,
@@ -219,6 +228,11 @@ impl Core {
         let revoked = tx
             .session_revoke_all(&tenant.id, &user.id, None, now)
             .await?;
+        // A reset is how an owner takes an account back: whoever held the old password
+        // loses its refresh tokens too (and the access tokens recorded with them).
+        let families_revoked = tx
+            .family_revoke_all_for_user(&tenant.id, &user.id, now)
+            .await?;
         let verified_now = !user.email_verified;
         if verified_now {
             user.email_verified = true;
@@ -243,6 +257,7 @@ impl Core {
             Map::from_iter([
                 ("user_id".to_owned(), json!(user.id.as_str())),
                 ("sessions_revoked".to_owned(), json!(revoked)),
+                ("token_families_revoked".to_owned(), json!(families_revoked)),
                 ("email_verified_now".to_owned(), json!(verified_now)),
                 ("unlocked".to_owned(), json!(unlocked)),
             ]),
@@ -253,7 +268,10 @@ impl Core {
         Ok(user)
     }
 
-    /// Change password while logged in: checks the current one; revokes the user's other sessions.
+    /// Change password while logged in: checks the current one; revokes the user's other
+    /// sessions. The check is guarded like a login's: refused (`Locked`) while the user's
+    /// address is locked, counted against it before the check, and a wrong current
+    /// password may lock it; a change forgets the address's failed attempts.
     #[allow(clippy::too_many_arguments)]
     pub async fn change_password(
         &self,
@@ -265,9 +283,6 @@ impl Core {
         locale: &str,
         meta: &RequestMeta,
     ) -> Result<(), ChangePasswordError> {
-        if current.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ChangePasswordError::WrongCurrent);
-        }
         let policy = &tenant.settings.password_policy;
         let email = user.email.as_ref().map_or("", Email::as_str);
         let problems =
@@ -275,16 +290,37 @@ impl Core {
         if !problems.is_empty() {
             return Err(ChangePasswordError::Password(problems));
         }
+        // The lock subject of the address the user logs in with (an account without one
+        // is counted under its id).
+        let address = user
+            .email
+            .as_ref()
+            .map_or_else(|| format!("user:{}", user.id), ToString::to_string);
         let mut tx = self.store.read().await?;
+        let mut guard = self.login_guard(&mut *tx, tenant, &address, meta).await?;
         let stored = tx.password_get(&tenant.id, &user.id).await?;
         let previous = self
             .previous_hashes(&mut *tx, &tenant.id, &user.id, policy.history)
             .await?;
         drop(tx);
-        let Some(stored) = stored else {
-            return Err(ChangePasswordError::WrongCurrent);
+        if let Some(retry_after_secs) = guard.locked_for {
+            return Err(ChangePasswordError::Locked { retry_after_secs });
+        }
+        if let Throttle::Limited { retry_after_secs } = self
+            .count_password_attempt(tenant, &mut guard, Some(user), locale, meta)
+            .await?
+        {
+            return Err(ChangePasswordError::Locked { retry_after_secs });
+        }
+        let right = match stored {
+            Some(stored) if current.chars().count() <= MAX_PASSWORD_CHARS => {
+                self.matches_any_hash(current, vec![stored]).await?
+            }
+            _ => false,
         };
-        if !self.matches_any_hash(current, vec![stored]).await? {
+        if !right {
+            self.record_login_failure(tenant, &guard, Some(user), locale, meta)
+                .await?;
             return Err(ChangePasswordError::WrongCurrent);
         }
         if self.matches_any_hash(new_password, previous).await? {
@@ -296,8 +332,12 @@ impl Core {
         tx.password_set(&tenant.id, &user.id, &hash, now).await?;
         self.remember_password(&mut *tx, &tenant.id, &user.id, &hash, policy.history, now)
             .await?;
+        self.clear_login_failures(&mut *tx, tenant, &guard).await?;
         let revoked = tx
             .session_revoke_all(&tenant.id, &user.id, Some(&session.id), now)
+            .await?;
+        let families_revoked = tx
+            .family_revoke_all_for_user(&tenant.id, &user.id, now)
             .await?;
         // A reset link asked for before the change must not undo it.
         tx.ticket_consume_all(&tenant.id, &user.id, TicketKind::ResetPassword, now)
@@ -317,6 +357,7 @@ impl Core {
                 ("user_id".to_owned(), json!(user.id.as_str())),
                 ("session_id".to_owned(), json!(session.id.as_str())),
                 ("other_sessions_revoked".to_owned(), json!(revoked)),
+                ("token_families_revoked".to_owned(), json!(families_revoked)),
             ]),
             meta,
         );

@@ -1,10 +1,11 @@
 //! One-time tickets of the lifecycle (email verification, password reset): a 32-byte
 //! random token for the emailed link, stored only as its SHA-256, and for verification a
 //! 6-digit code, stored only as a keyed digest (HMAC under the tenant's data key, bound to
-//! its ticket) and compared in constant time. Also the absolute URLs emails link to.
+//! its ticket) and compared in constant time. Also the absolute URLs emails link to, and
+//! session cookie credentials (a real session's, and a well-formed one that opens nothing).
 
 use clavis_crypto::{b64url, sha256};
-use clavis_types::Timestamp;
+use clavis_types::{SessionId, Timestamp};
 
 use crate::CoreError;
 use crate::model::{Session, Tenant, TicketKind, User, UserTicket};
@@ -16,13 +17,14 @@ use crate::service::{Core, RequestMeta};
 const MAX_TOKEN_CHARS: usize = 128;
 
 /// A ticket just created: what goes in the email (never stored in clear).
-pub(super) struct NewTicket {
+pub(crate) struct NewTicket {
     pub token: String,
     pub code: Option<String>,
 }
 
-/// The SHA-256 a link token is stored under, or `None` for input that cannot be a token.
-pub(super) fn token_digest(token: &str) -> Option<Vec<u8>> {
+/// The SHA-256 a link token is stored under, or `None` for input that cannot be a token
+/// (every kind of ticket: verification, reset, unlock).
+pub(crate) fn token_digest(token: &str) -> Option<Vec<u8>> {
     let token = token.trim();
     (!token.is_empty()
         && token.len() <= MAX_TOKEN_CHARS
@@ -66,9 +68,10 @@ impl Core {
     }
 
     /// Create a ticket of `kind` for `user`, sent to `email`, valid `lifetime_secs`; with a
-    /// 6-digit code when `with_code`.
+    /// 6-digit code when `with_code`. (Every kind of ticket is made here: verification,
+    /// reset, and the unlock links of attack protection.)
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn create_ticket(
+    pub(crate) async fn create_ticket(
         &self,
         tx: &mut dyn Tx,
         tenant: &Tenant,
@@ -123,9 +126,28 @@ impl Core {
     }
 
     /// `{public_url}/t/{tenant}{path}` (relative when the public URL is not known).
-    pub(super) fn tenant_link(&self, tenant: &Tenant, path: &str) -> String {
+    pub(crate) fn tenant_link(&self, tenant: &Tenant, path: &str) -> String {
         let base = self.public_url.get().map_or("", String::as_str);
         format!("{base}/t/{}{path}", tenant.slug)
+    }
+
+    /// A session id and secret as a session cookie carries them: the id, the cookie
+    /// value `{session id}.{secret}` and the secret's digest.
+    fn session_credentials(&self) -> (SessionId, String, Vec<u8>) {
+        let mut secret = [0u8; 32];
+        self.rng.fill(&mut secret);
+        let secret = b64url(&secret);
+        let id = SessionId::generate(self.now(), &*self.rng);
+        let cookie = format!("{id}.{secret}");
+        (id, cookie, sha256(secret.as_bytes()).to_vec())
+    }
+
+    /// A session cookie value that opens nothing: the same shape as a real one (a fresh
+    /// random session id and secret, made the same way) but no session is stored under
+    /// it, so looking it up finds none. Signup hands it out for an address that already
+    /// has an account, so that answer cannot be told from a new account's.
+    pub fn unusable_session_cookie(&self) -> String {
+        self.session_credentials().1
     }
 
     /// A new password session for `user` (as a password login opens one): the session
@@ -137,13 +159,11 @@ impl Core {
         meta: &RequestMeta,
     ) -> (Session, String) {
         let now = self.now();
-        let mut secret = [0u8; 32];
-        self.rng.fill(&mut secret);
-        let secret = b64url(&secret);
+        let (id, cookie, secret_digest) = self.session_credentials();
         let session = Session {
             tenant_id: tenant.id.clone(),
-            id: clavis_types::SessionId::generate(now, &*self.rng),
-            secret_digest: sha256(secret.as_bytes()).to_vec(),
+            id,
+            secret_digest,
             user_id: user.id.clone(),
             auth_time: now,
             amr: vec!["pwd".to_owned()],
@@ -155,7 +175,6 @@ impl Core {
             user_agent: meta.user_agent.clone(),
             revoked_at: None,
         };
-        let cookie = format!("{}.{secret}", session.id);
         (session, cookie)
     }
 }

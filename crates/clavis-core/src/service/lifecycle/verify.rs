@@ -1,8 +1,20 @@
-//! Email verification: (re)sending the email (at most five an hour per user), and proving
-//! the address by the link's token (single use) or by the 6-digit code typed while logged
-//! in (the newest open ticket only; [`MAX_CODE_ATTEMPTS`] wrong codes burn it). A ticket
-//! proves only the address it was sent to: if the user's address changed since, it fails.
+//! Email verification: (re)sending the email (at most five an hour per user, each send
+//! audited as `user.verification_email.sent`), and proving the address by the link's
+//! token (single use) or by the 6-digit code typed while logged in (the newest open ticket
+//! only; [`MAX_CODE_ATTEMPTS`] wrong codes burn it). A ticket proves only the address it
+//! was sent to: if the user's address changed since, it fails.
+//!
+//! A code try is counted before the code is compared, by one atomic statement that also
+//! holds the ticket's row until the try commits: however many tries arrive at once, only
+//! the first [`MAX_CODE_ATTEMPTS`] are compared.
+//!
+//! Signup answers an address that already has an account with a session cookie that opens
+//! nothing ([`Core::unusable_session_cookie`]). The verification page's code and resend
+//! forms, posted with such a cookie (or with none), answer as they would for a freshly
+//! signed-up user who typed a wrong code or asked for another email, with the same limits
+//! (see [`Core::code_without_session`], [`Core::resend_without_session`]).
 
+use clavis_types::SessionId;
 use serde_json::{Map, json};
 
 use super::tickets::{is_open, normalise_code, token_digest};
@@ -56,16 +68,74 @@ pub(super) async fn ticket_owner(
     }))
 }
 
+/// Why a verification email is sent outside signup (the audit event says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendTrigger {
+    /// The user asked for another email.
+    Resend,
+    /// The user opened the verification page and had no open ticket.
+    Page,
+}
+
+impl SendTrigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Resend => "resend",
+            Self::Page => "verification_page",
+        }
+    }
+}
+
+/// The start of the fixed window of `len` seconds holding `secs`.
+fn window_start(secs: i64, len: i64) -> i64 {
+    secs - secs.rem_euclid(len)
+}
+
+/// The session id of a session cookie value, if it has the shape of one.
+fn cookie_session_id(cookie: Option<&str>) -> Option<SessionId> {
+    let (id, _) = cookie?.split_once('.')?;
+    SessionId::parse(id).ok()
+}
+
 impl Core {
     /// Send (again) a verification email to the user; at most 5 per hour per user (else
     /// Throttled). Nothing is sent for a user without an address or already verified.
+    /// Audit `user.verification_email.sent`.
     pub async fn send_verification(
         &self,
         tenant: &Tenant,
         user: &User,
         locale: &str,
-        _meta: &RequestMeta,
+        meta: &RequestMeta,
     ) -> Result<(), VerifyError> {
+        self.send_verification_if(tenant, user, locale, meta, SendTrigger::Resend)
+            .await
+            .map(drop)
+    }
+
+    /// Send a verification email only if the user has no open verification ticket (e.g.
+    /// a user created through the Management API opening the verification page), under
+    /// the same limit as [`Core::send_verification`]. `Ok(true)` when one was sent.
+    pub async fn ensure_verification_sent(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        locale: &str,
+        meta: &RequestMeta,
+    ) -> Result<bool, VerifyError> {
+        self.send_verification_if(tenant, user, locale, meta, SendTrigger::Page)
+            .await
+    }
+
+    /// [`Core::send_verification`]; with [`SendTrigger::Page`] only when no ticket is open.
+    async fn send_verification_if(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        locale: &str,
+        meta: &RequestMeta,
+        trigger: SendTrigger,
+    ) -> Result<bool, VerifyError> {
         let mut tx = self.store.begin().await?;
         // Read again: the caller's copy may be stale.
         let Some(user) = tx
@@ -76,9 +146,17 @@ impl Core {
             return Err(VerifyError::WrongOrExpired);
         };
         let Some(to) = user.email.clone().filter(|_| !user.email_verified) else {
-            return Ok(());
+            return Ok(false);
         };
         let now = self.now();
+        if trigger == SendTrigger::Page
+            && tx
+                .ticket_latest_open(&tenant.id, &user.id, TicketKind::VerifyEmail, now)
+                .await?
+                .is_some()
+        {
+            return Ok(false);
+        }
         let since = now.plus_secs(-3_600);
         let sent = tx
             .ticket_count_since(&tenant.id, &user.id, TicketKind::VerifyEmail, since)
@@ -91,6 +169,91 @@ impl Core {
         let locale = email_locale(locale);
         self.send_verification_in(&mut *tx, tenant, &user, to.as_str(), locale)
             .await?;
+        let event = self.audit_event(
+            &tenant.id,
+            "user.verification_email.sent",
+            AuditActor {
+                user_id: Some(user.id.to_string()),
+                email: Some(to.to_string()),
+                ..AuditActor::default()
+            },
+            None,
+            Map::from_iter([
+                ("user_id".to_owned(), json!(user.id.as_str())),
+                ("trigger".to_owned(), json!(trigger.as_str())),
+                ("locale".to_owned(), json!(locale)),
+            ]),
+            meta,
+        );
+        self.audit_in(&mut *tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The answer to a verification code posted without a live session (e.g. with the
+    /// cookie signup gives an address that already has an account): what a wrong code of
+    /// a freshly signed-up user gets — [`VerifyError::TooManyAttempts`] at the
+    /// [`MAX_CODE_ATTEMPTS`]th try since the last (pretended) email, else
+    /// [`VerifyError::WrongOrExpired`]. Tries are counted per well-formed cookie; nothing
+    /// is compared.
+    pub async fn code_without_session(&self, tenant: &Tenant, cookie: Option<&str>) -> VerifyError {
+        let Some(sid) = cookie_session_id(cookie) else {
+            return VerifyError::WrongOrExpired;
+        };
+        match self.count_decoy_code(tenant, &sid).await {
+            Ok(n) if n == MAX_CODE_ATTEMPTS => VerifyError::TooManyAttempts,
+            Ok(_) => VerifyError::WrongOrExpired,
+            Err(e) => VerifyError::Internal(e),
+        }
+    }
+
+    async fn count_decoy_code(&self, tenant: &Tenant, sid: &SessionId) -> Result<i64, CoreError> {
+        let day = window_start(self.now().as_secs(), 86_400);
+        let mut tx = self.store.begin().await?;
+        let sends = tx
+            .rate_get(&tenant.id, &format!("decoy-sent:{sid}"), day)
+            .await?;
+        let n = tx
+            .rate_hit(&tenant.id, &format!("decoy-code:{sid}:{sends}"), day)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The answer to "send another email" without a live session: what a freshly
+    /// signed-up user gets — `Ok` (the "sent" page), or [`VerifyError::Throttled`] once
+    /// the hour's emails are used up (signup's email counts as one). Counted per
+    /// well-formed cookie; nothing is sent.
+    pub async fn resend_without_session(
+        &self,
+        tenant: &Tenant,
+        cookie: Option<&str>,
+    ) -> Result<(), VerifyError> {
+        let Some(sid) = cookie_session_id(cookie) else {
+            return Ok(());
+        };
+        let secs = self.now().as_secs();
+        let mut tx = self.store.begin().await?;
+        let asked = tx
+            .rate_hit(
+                &tenant.id,
+                &format!("decoy-resend:{sid}"),
+                window_start(secs, 3_600),
+            )
+            .await?;
+        if asked >= VERIFY_EMAILS_PER_HOUR {
+            tx.commit().await?;
+            return Err(VerifyError::Throttled {
+                retry_after_secs: 3_600,
+            });
+        }
+        // A new (pretended) email starts a new count of code tries.
+        tx.rate_hit(
+            &tenant.id,
+            &format!("decoy-sent:{sid}"),
+            window_start(secs, 86_400),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -142,7 +305,16 @@ impl Core {
         else {
             return Err(VerifyError::WrongOrExpired);
         };
-        if t.attempts >= MAX_CODE_ATTEMPTS {
+        // Counted before comparing (the update holds the ticket's row until this try
+        // commits), so concurrent tries get distinct numbers and only the first
+        // MAX_CODE_ATTEMPTS are ever compared.
+        let attempt = tx.ticket_add_attempt(&tenant.id, &t.digest).await?;
+        if attempt == 0 {
+            return Err(VerifyError::WrongOrExpired);
+        }
+        if attempt > MAX_CODE_ATTEMPTS {
+            tx.ticket_consume(&tenant.id, &t.digest, now).await?;
+            tx.commit().await?;
             return Err(VerifyError::TooManyAttempts);
         }
         let right = match normalise_code(code) {
@@ -150,8 +322,7 @@ impl Core {
             None => false,
         };
         if !right {
-            let attempts = tx.ticket_add_attempt(&tenant.id, &t.digest).await?;
-            let burnt = attempts >= MAX_CODE_ATTEMPTS;
+            let burnt = attempt >= MAX_CODE_ATTEMPTS;
             if burnt {
                 tx.ticket_consume(&tenant.id, &t.digest, now).await?;
             }
