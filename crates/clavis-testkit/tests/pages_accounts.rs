@@ -28,6 +28,7 @@ clavis_testkit::on_both!(
     the_verification_page_sends_a_missing_email,
     concurrent_codes_are_counted_before_they_are_compared,
     a_password_reset_ends_refresh_tokens,
+    a_password_change_ends_refresh_tokens,
     a_second_tab_keeps_the_first_tabs_csrf_token,
     logout_clears_the_session_cookie_with_its_attributes,
 );
@@ -518,6 +519,43 @@ async fn a_password_reset_ends_refresh_tokens(b: Backend) {
     let after = tokens_with(&s, &web, NEW_PW).await;
     let r = refresh(&s, "default", &web, str_of(&after, "refresh_token"), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+async fn a_password_change_ends_refresh_tokens(b: Backend) {
+    let (s, web, _) = world(b).await;
+    let t = s.fixtures("default").tenant().await;
+    let before = tokens(&s, "default", &web).await;
+    let rt = str_of(&before, "refresh_token").to_owned();
+    // Change the password through the page, logged in in another browser.
+    let mut br = s.browser();
+    let (_, challenge) = pkce();
+    let req = code_request("default", &web.client_id, &challenge, "st", &[]);
+    let Landing::Left(_) = br.authorize(&req, EMAIL, PASSWORD).await else {
+        panic!("no code")
+    };
+    let change = page_of(br.navigate("/t/default/password/change").await);
+    let done = page_of(
+        fill(
+            &mut br,
+            &change,
+            &[
+                ("current_password", PASSWORD),
+                ("password", NEW_PW),
+                ("password_confirm", NEW_PW),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let r = refresh(&s, "default", &web, &rt, &[]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let e = events(&s, &t, &["user.password_changed"]).await;
+    assert!(
+        e[0]["context"]["token_families_revoked"].as_u64() >= Some(1),
+        "{}",
+        e[0]
+    );
 }
 
 /// Log alice in with `password` and exchange a fresh code.
