@@ -75,13 +75,37 @@ fn documented() -> OpenApiRouter<ApiContext> {
 pub(crate) fn routes() -> Router<ApiContext> {
     let (documented, spec) = documented().split_for_parts();
     let rules = Arc::new(doc::QueryRules::from_spec(&spec));
-    let documented = documented.route_layer(axum::middleware::from_fn_with_state(
-        rules,
-        doc::strict_query,
-    ));
+    let documented = documented
+        .route_layer(axum::middleware::from_fn_with_state(
+            rules,
+            doc::strict_query,
+        ))
+        .route_layer(axum::middleware::map_response(json_too_large));
     Router::new()
         .nest(PREFIX, documented)
         .route("/t/{tenant}/api/v2/openapi.json", get(serve_openapi))
+}
+
+/// A body over the limit is refused by the extractor before the handler runs, with a
+/// plain-text 413; answer it in the documented JSON error shape like every other error.
+async fn json_too_large(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            format!(
+                "the request body is larger than allowed ({} KiB)",
+                crate::MAX_BODY_BYTES / 1024
+            ),
+        )
+        .into_response();
+    }
+    resp
 }
 
 /// The OpenAPI 3.1 description of the Management API; `server` is the tenant's
