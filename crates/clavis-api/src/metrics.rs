@@ -89,6 +89,18 @@ impl Metrics {
         }
     }
 
+    /// [`Metrics::render`] and `clavis_rate_counter_fallbacks_total`: how often the shared
+    /// attack-protection counters (Redis) failed and the database counted instead.
+    pub fn render_with_rate_fallbacks(&self, fallbacks: u64) -> String {
+        let mut out = self.render();
+        let _ = writeln!(
+            out,
+            "# HELP clavis_rate_counter_fallbacks_total Attack-protection counts made in the database because the shared counters (Redis) failed.\n# TYPE clavis_rate_counter_fallbacks_total counter"
+        );
+        let _ = writeln!(out, "clavis_rate_counter_fallbacks_total {fallbacks}");
+        out
+    }
+
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -55,7 +55,8 @@ async fn metrics(State(ctx): State<ApiContext>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        ctx.metrics.render(),
+        ctx.metrics
+            .render_with_rate_fallbacks(ctx.core.rate_fallbacks.count()),
     )
         .into_response()
 }

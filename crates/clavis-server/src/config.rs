@@ -62,6 +62,14 @@ pub struct Config {
     /// a comma-separated list.
     #[serde(deserialize_with = "list_or_commas")]
     pub trusted_proxies: Vec<String>,
+    /// A Redis shared by every node for the attack-protection request counters
+    /// (`redis://[:PASSWORD@]HOST:6379[/DB]` or `rediss://…` for TLS). Unset: the database
+    /// counts them. Lockouts always stay in the database.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key Clavis writes (several installations on one Redis).
+    pub redis_key_prefix: String,
+    /// Milliseconds one Redis command may take before the request counts in the database.
+    pub redis_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,6 +103,9 @@ impl std::fmt::Debug for Config {
             .field("smtp_ca_file", &self.smtp_ca_file)
             .field("smtp_poll_interval_ms", &self.smtp_poll_interval_ms)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
             .finish()
     }
 }
@@ -131,6 +142,9 @@ impl Default for Config {
             smtp_ca_file: None,
             smtp_poll_interval_ms: 2000,
             trusted_proxies: Vec::new(),
+            redis_url: None,
+            redis_key_prefix: "clavis:".to_owned(),
+            redis_timeout_ms: 500,
         }
     }
 }
@@ -152,6 +166,9 @@ const KEYS: &[&str] = &[
     "smtp_ca_file",
     "smtp_poll_interval_ms",
     "trusted_proxies",
+    "redis_url",
+    "redis_key_prefix",
+    "redis_timeout_ms",
 ];
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -227,6 +244,37 @@ impl Config {
         }
         crate::mail::SmtpSettings::from_config(self)?;
         self.trusted_proxies()?;
+        self.validate_redis()
+    }
+
+    fn validate_redis(&self) -> Result<(), ConfigError> {
+        if let Some(u) = &self.redis_url {
+            // The parser's message is not repeated: it may quote the password.
+            let ok = url::Url::parse(u).is_ok_and(|p| {
+                matches!(p.scheme(), "redis" | "rediss")
+                    && p.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "redis_url",
+                    reason: "expected redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://…"
+                        .to_owned(),
+                });
+            }
+        }
+        let p = &self.redis_key_prefix;
+        if p.len() > 64 || p.chars().any(|c| !(c.is_ascii_graphic())) {
+            return Err(ConfigError::Invalid {
+                key: "redis_key_prefix",
+                reason: "expected at most 64 printable ASCII characters without spaces".to_owned(),
+            });
+        }
+        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                key: "redis_timeout_ms",
+                reason: "expected milliseconds between 1 and 60000".to_owned(),
+            });
+        }
         Ok(())
     }
 
@@ -306,6 +354,8 @@ fn expected(key: &str) -> &'static str {
         "smtp_timeout_secs" | "smtp_poll_interval_ms" => "; expected a positive whole number",
         "smtp_ca_file" => "; expected a path",
         "trusted_proxies" => "; expected a list of IP addresses or CIDR blocks",
+        "redis_url" => "; expected redis://HOST:6379 or rediss://HOST:6380",
+        "redis_timeout_ms" => "; expected a positive whole number",
         _ => "",
     }
 }
@@ -418,6 +468,44 @@ mod tests {
             jail.set_env("CLAVIS_EMAIL_FROM", "");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("email_from"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn redis_keys_come_from_the_environment_are_checked_and_never_show_the_password() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).expect("defaults");
+            assert_eq!(c.redis_url, None);
+            assert_eq!(c.redis_key_prefix, "clavis:");
+            jail.set_env(
+                "CLAVIS_REDIS_URL",
+                "rediss://:hunter2@cache.example.com:6380/2",
+            );
+            jail.set_env("CLAVIS_REDIS_KEY_PREFIX", "idp-eu:");
+            jail.set_env("CLAVIS_REDIS_TIMEOUT_MS", "200");
+            let c = Config::load(None).expect("redis from the environment");
+            assert_eq!(c.redis_key_prefix, "idp-eu:");
+            assert_eq!(c.redis_timeout_ms, 200);
+            assert!(!format!("{c:?}").contains("hunter2"));
+            for bad in [
+                "http://:hunter2@cache.example.com",
+                "redis//:hunter2@cache",
+                "redis://:hunter2@",
+            ] {
+                jail.set_env("CLAVIS_REDIS_URL", bad);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(e.contains("redis_url"), "{e}");
+                assert!(!e.contains("hunter2"), "{e}");
+            }
+            jail.set_env("CLAVIS_REDIS_URL", "redis://127.0.0.1:6379");
+            jail.set_env("CLAVIS_REDIS_KEY_PREFIX", "two words");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("redis_key_prefix"), "{e}");
+            jail.set_env("CLAVIS_REDIS_KEY_PREFIX", "clavis:");
+            jail.set_env("CLAVIS_REDIS_TIMEOUT_MS", "0");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("redis_timeout_ms"), "{e}");
             Ok(())
         });
     }

@@ -68,6 +68,32 @@ pub async fn open_core_with_clock(
     Ok((core, store, status))
 }
 
+/// Keep the attack-protection request counters in Redis when `redis_url` is set. A Redis
+/// that does not answer does not stop the start: requests are counted in the database
+/// until it answers (a warning says so; logs name its host and port, never the URL).
+async fn with_shared_counters(core: Core, cfg: &Config) -> Result<Core, ServerError> {
+    let Some(url) = &cfg.redis_url else {
+        return Ok(core);
+    };
+    let counters = clavis_store::RedisCounters::open(
+        url,
+        &cfg.redis_key_prefix,
+        std::time::Duration::from_millis(cfg.redis_timeout_ms),
+    )?;
+    match counters.ping().await {
+        Ok(()) => tracing::info!(
+            redis = counters.target(),
+            "attack-protection counters are kept in Redis"
+        ),
+        Err(e) => tracing::warn!(
+            redis = counters.target(),
+            error = %e,
+            "Redis does not answer: attack-protection counters are kept in the database until it does"
+        ),
+    }
+    Ok(core.with_rate_counters(Arc::new(counters)))
+}
+
 /// Open an existing installation without changing it: no migration, no new master key,
 /// no new database file. For `clavis check`.
 pub async fn inspect(cfg: &Config) -> Result<(Core, AnyStore, SchemaStatus), ServerError> {
@@ -140,6 +166,7 @@ impl Server {
         // SMTP settings are checked (and the TLS client built) before anything is opened.
         let mail_sender = mail::Sender::from_config(&cfg)?;
         let (core, _store, status) = open_core_with_clock(&cfg, clock).await?;
+        let core = with_shared_counters(core, &cfg).await?;
         // Requests queue email as `pending` for the worker, or keep it in the development
         // outbox (`stored`) when no SMTP server is configured.
         core.set_smtp_enabled(mail_sender.is_some());
@@ -182,6 +209,7 @@ impl Server {
             schema_version = status.applied,
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             %email,
+            rate_counters = core.rate_counters.kind(),
             "Clavis is ready"
         );
         Ok(Self {

@@ -6,11 +6,15 @@
 //! only pool set-up, binding/decoding and dialect differences; `migrate` runs the numbered
 //! scripts in `migrations/{sqlite,postgres}`.
 //!
+//! `redis_counters` keeps the attack-protection request counters in Redis when an
+//! installation configures one (core's `RateCounters` port).
+//!
 //! Must not: contain business rules (they belong to core), or take a tenant-scoped query
 //! without its tenant id.
 
 pub mod migrate;
 mod postgres;
+mod redis_counters;
 mod repo;
 mod sql;
 mod sqlite;
@@ -23,6 +27,7 @@ use clavis_types::Timestamp;
 use std::sync::Arc;
 
 pub use postgres::PgStore;
+pub use redis_counters::{REDIS_KEEP_SECS, RedisCounters};
 pub use sqlite::SqliteStore;
 
 /// A transaction on either backend; implements every repository port.

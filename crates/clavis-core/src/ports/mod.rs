@@ -11,6 +11,7 @@
 
 mod access;
 mod audit;
+mod counters;
 mod directory;
 mod keys;
 mod login;
@@ -19,6 +20,7 @@ mod oauth;
 
 pub use access::{ApiRepo, AppRepo, RoleRepo};
 pub use audit::{AuditRepo, AuditSinkRepo};
+pub use counters::{DATABASE_COUNTERS, DatabaseCounters, RateCounters};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
 pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};

@@ -17,6 +17,7 @@ mod keys;
 pub mod lifecycle;
 pub mod management;
 mod protection;
+mod rate_counters;
 mod tenants;
 
 pub use audit::RequestMeta;
@@ -42,6 +43,7 @@ pub use keys::{JWKS_MAX_AGE_SECS, Rotation};
 pub use protection::{
     LOCK_MEMORY_SECS, NEW_DEVICE_SECS, Throttle, UNLOCK_TICKET_SECS, lock_duration,
 };
+pub use rate_counters::RateFallbacks;
 pub use tenants::{DEFAULT_CONNECTION, DEFAULT_TENANT};
 
 use clavis_crypto::MasterKey;
@@ -75,6 +77,11 @@ pub struct Core {
     /// Whether an SMTP server delivers email; without one, messages are kept in the
     /// development outbox (state `stored`). Set at start with [`Core::set_smtp_enabled`].
     pub smtp_enabled: Arc<std::sync::atomic::AtomicBool>,
+    /// The attack-protection request counters: the database's by default, a shared store
+    /// (Redis) when set with [`Core::with_rate_counters`].
+    pub rate_counters: Arc<dyn crate::ports::RateCounters>,
+    /// How often the shared counters failed and the database's counted instead.
+    pub rate_fallbacks: Arc<RateFallbacks>,
 }
 
 impl Core {
@@ -91,6 +98,8 @@ impl Core {
             public_url: Arc::new(std::sync::OnceLock::new()),
             hooks: Arc::new(lifecycle::NoHooks),
             smtp_enabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            rate_counters: Arc::new(crate::ports::DatabaseCounters::new(store.clone())),
+            rate_fallbacks: Arc::new(RateFallbacks::default()),
             store,
             clock,
             rng,

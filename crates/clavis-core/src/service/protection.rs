@@ -1,14 +1,20 @@
-//! Attack protection: rate limits and account lockout, counted in the database so every
-//! node sharing it enforces the same limits (`rate_counters`, `account_lockouts`).
+//! Attack protection: rate limits and account lockout, counted where every node sharing
+//! the database (or the Redis of `Core::with_rate_counters`) sees the same counts.
 //!
-//! Counters are fixed windows (a minute, an hour or a day, aligned on the epoch). Each hit
-//! is one atomic statement in its own short write transaction, committed before the work
-//! it guards, so a request that fails afterwards still counts. Buckets are namespaced:
-//! `auth-ip:{ip}` (authentication requests per minute), `fail:{subject}` (password
-//! attempts on one address per hour, forgotten on success), `ipfail:{ip}` (failed logins
-//! of one client address per day, across accounts) and `refresh:{user}:{client}`
-//! (refresh-token grants of one user at one application per hour). IPv6 clients are
-//! counted per /64, the block one subscriber usually holds.
+//! Counters are fixed windows (a minute, an hour or a day, aligned on the epoch). Buckets
+//! are namespaced: `auth-ip:{ip}` (authentication requests per minute), `fail:{subject}`
+//! (password attempts on one address per hour, forgotten on success), `ipfail:{ip}`
+//! (failed logins of one client address per day, across accounts) and
+//! `refresh:{user}:{client}` (refresh-token grants of one user at one application per
+//! hour). IPv6 clients are counted per /64, the block one subscriber usually holds.
+//!
+//! `auth-ip`, `ipfail` and `refresh` go through the [`RateCounters`](crate::ports::RateCounters)
+//! port (`Core::counter_hit`/`counter_get`): the database by default, each hit one atomic
+//! statement in its own short write transaction committed before the work it guards (so a
+//! request that fails afterwards still counts), or Redis, with the database as fallback.
+//! `fail:{subject}` and the lockouts always stay in the database (`account_lockouts`):
+//! the attempt is counted in the transaction that reads the lock (and rolled back when a
+//! lock is found), and forgotten in the transaction that writes a lock or a login.
 //!
 //! A password attempt is counted on its address *before* the password is checked
 //! (`Core::count_password_attempt`): of any number of concurrent attempts at most
@@ -131,7 +137,7 @@ pub fn lock_duration(base_secs: i64, max_secs: i64, lock_count: i64) -> i64 {
 }
 
 impl Core {
-    /// Count one hit in the current window of `bucket` in its own committed transaction;
+    /// Count one hit in the current window of `bucket` (committed before the guarded work);
     /// `Limited` when the window now holds more than `limit` hits.
     async fn rate_count(
         &self,
@@ -141,9 +147,7 @@ impl Core {
         limit: u32,
     ) -> Result<Throttle, CoreError> {
         let (start, left) = window(self.now(), len);
-        let mut tx = self.store.begin().await?;
-        let hits = tx.rate_hit(&tenant.id, bucket, start).await?;
-        tx.commit().await?;
+        let hits = self.counter_hit(&tenant.id, bucket, start, len).await?;
         Ok(if hits > i64::from(limit) {
             Throttle::Limited {
                 retry_after_secs: left,
@@ -252,7 +256,9 @@ impl Core {
                     .settings
                     .attack_protection
                     .suspicious_ip_failures_per_day;
-                let failures = tx.rate_get(&tenant.id, &ipfail_bucket(ip), start).await?;
+                let failures = self
+                    .counter_get(tx, &tenant.id, &ipfail_bucket(ip), start)
+                    .await?;
                 (failures >= i64::from(limit)).then_some(left)
             }
             None => None,
@@ -328,9 +334,8 @@ impl Core {
     ) -> Result<(), CoreError> {
         if let Some(ip) = &guard.ip {
             let (day, _) = window(self.now(), DAY);
-            let mut tx = self.store.begin().await?;
-            tx.rate_hit(&tenant.id, &ipfail_bucket(ip), day).await?;
-            tx.commit().await?;
+            self.counter_hit(&tenant.id, &ipfail_bucket(ip), day, DAY)
+                .await?;
         }
         let limit = tenant.settings.attack_protection.failed_logins_per_hour;
         if guard.attempts >= i64::from(limit) {
