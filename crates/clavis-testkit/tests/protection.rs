@@ -14,6 +14,7 @@ mod protection {
     pub mod lockout;
     pub mod nodes;
     pub mod proxy;
+    pub mod redis;
     pub mod refresh;
 }
 
@@ -36,6 +37,9 @@ use protection::lockout::{
 };
 use protection::nodes::limits_hold_across_two_servers;
 use protection::proxy::forwarded_for_is_believed_only_from_trusted_proxies;
+use protection::redis::{
+    limits_are_counted_in_redis, limits_hold_through_the_database_when_redis_does_not_answer,
+};
 use protection::refresh::{
     refresh_limit_answers_429_with_retry_after, refresh_limit_is_per_application,
 };
@@ -55,6 +59,8 @@ clavis_testkit::on_both!(
     changing_a_password_is_under_the_lockout,
     refresh_limit_is_per_application,
     forwarded_for_is_believed_only_from_trusted_proxies,
+    limits_are_counted_in_redis,
+    limits_hold_through_the_database_when_redis_does_not_answer,
 );
 
 pub(crate) const EMAIL: &str = "alice@example.com";

@@ -8,7 +8,7 @@ use clavis_testkit::{Backend, Client, Reply, TestServer, hidden};
 use crate::{align, events};
 
 /// A CSRF cookie value and the matching form token, from the password step's page.
-async fn csrf(client: &Client) -> (String, String) {
+pub(crate) async fn csrf(client: &Client) -> (String, String) {
     let page = client
         .get("/t/default/login/password?email=someone%40example.com")
         .await;
@@ -27,7 +27,7 @@ async fn csrf(client: &Client) -> (String, String) {
 
 /// A wrong password for `email` posted to the password step, with `forwarded_for` as
 /// `X-Forwarded-For`.
-async fn wrong_login(
+pub(crate) async fn wrong_login(
     client: &Client,
     (cookie, token): &(String, String),
     email: &str,
