@@ -16,23 +16,19 @@
 )]
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use clavis_core::chain::{GENESIS, check_link, parse_body};
-use clavis_store::testing::{Backend, TestDb};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use clavis_store::testing::Backend;
+use common::{STEP, Server, Site};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-const BIN: &str = env!("CARGO_BIN_EXE_clavis");
 const AUDIENCE: &str = "https://audit-load.example.com";
-/// Longest any one step (a command, a start-up, a request) may take.
-const STEP: Duration = Duration::from_secs(30);
 
 const YAML: &str = "\
 tenants:
@@ -53,26 +49,11 @@ tenants:
             scope: [read:things]
 ";
 
-/// One database, the configuration every `clavis` process on it shares (same URL, same
-/// master key), and a directory for their data, files and logs.
-struct Site {
-    db: TestDb,
-    dir: tempfile::TempDir,
-    servers_started: AtomicUsize,
-}
-
 /// The m2m client's credentials printed by `clavis apply`.
 #[derive(Clone)]
 struct Creds {
     client_id: String,
     secret: String,
-}
-
-/// A running `clavis serve`.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
 }
 
 /// How one token request ended.
@@ -93,45 +74,6 @@ struct Chain {
 }
 
 impl Site {
-    async fn new(backend: Backend) -> Self {
-        Self {
-            db: TestDb::new(backend).await,
-            dir: tempfile::tempdir().unwrap(),
-            servers_started: AtomicUsize::new(0),
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CLAVIS_DATA_DIR", self.dir.path().join("data"))
-            .env("CLAVIS_DATABASE_URL", &self.db.url)
-            .env("CLAVIS_MASTER_KEY", &self.db.master_key_b64)
-            .env("CLAVIS_LISTEN", "127.0.0.1:0")
-            .env("CLAVIS_LOG_LEVEL", "warn")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        c
-    }
-
-    /// Run a short-lived `clavis` subcommand to completion.
-    async fn run(&self, args: &[&str]) -> Output {
-        let out = tokio::time::timeout(STEP, self.command().args(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("clavis {args:?} did not finish"))
-            .unwrap();
-        println!(
-            "clavis {}: {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     /// `clavis apply -f` the Api and m2m client; returns the printed credentials.
     async fn apply(&self) -> Creds {
         let file = self.dir.path().join("load.yaml");
@@ -149,38 +91,6 @@ impl Site {
             client_id: client_id.to_owned(),
             secret: secret.trim().to_owned(),
         }
-    }
-
-    /// Start `clavis serve` and wait until it answers `/ready`.
-    async fn serve(&self) -> Server {
-        let n = self.servers_started.fetch_add(1, Ordering::Relaxed);
-        let log = self.dir.path().join(format!("serve-{n}.log"));
-        let mut child = self
-            .command()
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = tokio::time::timeout(STEP, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(u) = line.strip_prefix("Clavis is listening on ") {
-                    return u.trim().to_owned();
-                }
-            }
-            panic!(
-                "serve exited early: {}",
-                std::fs::read_to_string(&log).unwrap()
-            );
-        })
-        .await
-        .expect("serve never printed its address");
-        // keep draining stdout so the child never blocks on a full pipe
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let server = Server { child, url, log };
-        server.wait_ready().await;
-        server
     }
 
     /// `clavis audit verify --tenant default` must exit 0 and report the chain ok.
@@ -236,62 +146,6 @@ impl Site {
             head: head.seq,
             token_jtis,
         }
-    }
-}
-
-impl Server {
-    async fn wait_ready(&self) {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + STEP;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tick.tick().await;
-            let ok = http
-                .get(format!("{}/ready", self.url))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never became ready: {}",
-                self.url,
-                self.logs()
-            );
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the process must exit cleanly.
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = tokio::time::timeout(STEP, self.child.wait())
-            .await
-            .expect("serve did not stop on SIGTERM")
-            .unwrap();
-        assert!(
-            status.success(),
-            "serve exited with {status}: {}",
-            self.logs()
-        );
-    }
-
-    /// SIGKILL.
-    async fn kill_9(mut self) {
-        self.child.start_kill().unwrap();
-        let status = self.child.wait().await.unwrap();
-        assert!(!status.success(), "serve was not killed: {status}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Attack protection across real `clavis` processes: two `clavis serve` on one PostgreSQL
 //! database, reached alternately over HTTP through the hosted login page, enforce one
 //! failed-login lockout and one per-address request limit between them — the counters
-//! live in the database, not in either process.
+//! live in the database, not in either process; and two processes with `redis_url` set
+//! share the per-address limit through Redis. The process helpers are in `common/`.
 //!
 //! The processes run on the real clock and count in fixed windows (a minute, an hour), so
 //! each part starts well inside its window.
@@ -13,19 +14,13 @@
     clippy::print_stdout
 )]
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use clavis_store::testing::{Backend, TestDb};
+use clavis_store::testing::Backend;
 use clavis_types::{Clock, SystemClock};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_clavis");
-/// Longest any one step (a command, a start-up, a request) may take.
-const STEP: Duration = Duration::from_secs(30);
+use common::{STEP, Server, Site};
 
 const EMAIL: &str = "alice@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -50,20 +45,6 @@ tenants:
       auth_per_ip_per_minute: 4
 ";
 
-/// One PostgreSQL database and the configuration both processes share.
-struct Site {
-    db: TestDb,
-    dir: tempfile::TempDir,
-    servers_started: AtomicUsize,
-}
-
-/// A running `clavis serve`.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
 /// The answer to one form post.
 struct Answer {
     status: u16,
@@ -72,29 +53,6 @@ struct Answer {
 }
 
 impl Site {
-    async fn new() -> Self {
-        Self {
-            db: TestDb::new(Backend::Postgres).await,
-            dir: tempfile::tempdir().unwrap(),
-            servers_started: AtomicUsize::new(0),
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("CLAVIS_DATA_DIR", self.dir.path().join("data"))
-            .env("CLAVIS_DATABASE_URL", &self.db.url)
-            .env("CLAVIS_MASTER_KEY", &self.db.master_key_b64)
-            .env("CLAVIS_LISTEN", "127.0.0.1:0")
-            .env("CLAVIS_LOG_LEVEL", "warn")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        c
-    }
-
     /// `clavis apply -f` the tenants and the user.
     async fn apply(&self) {
         let file = self.dir.path().join("protection.yaml");
@@ -115,88 +73,9 @@ impl Site {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-
-    /// Start `clavis serve` and wait until it answers `/ready`.
-    async fn serve(&self) -> Server {
-        let n = self.servers_started.fetch_add(1, Ordering::Relaxed);
-        let log = self.dir.path().join(format!("serve-{n}.log"));
-        let mut child = self
-            .command()
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = tokio::time::timeout(STEP, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(u) = line.strip_prefix("Clavis is listening on ") {
-                    return u.trim().to_owned();
-                }
-            }
-            panic!(
-                "serve exited early: {}",
-                std::fs::read_to_string(&log).unwrap()
-            );
-        })
-        .await
-        .expect("serve never printed its address");
-        // keep draining stdout so the child never blocks on a full pipe
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let server = Server { child, url, log };
-        server.wait_ready().await;
-        server
-    }
 }
 
 impl Server {
-    async fn wait_ready(&self) {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + STEP;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tick.tick().await;
-            let ok = http
-                .get(format!("{}/ready", self.url))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never became ready: {}",
-                self.url,
-                self.logs()
-            );
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the process must exit cleanly.
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = tokio::time::timeout(STEP, self.child.wait())
-            .await
-            .expect("serve did not stop on SIGTERM")
-            .unwrap();
-        assert!(
-            status.success(),
-            "serve exited with {status}: {}",
-            self.logs()
-        );
-    }
-
     /// The password step of `tenant` for `email`, as a browser posts it: the CSRF cookie
     /// and token come from the page (GET), then the form is posted.
     async fn login(&self, http: &reqwest::Client, tenant: &str, email: &str, pw: &str) -> Answer {
@@ -282,18 +161,39 @@ async fn inside_window(len: i64, margin: i64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lockout_and_rate_limits_hold_across_two_processes_on_one_postgres() {
-    let started = Instant::now();
-    let site = Site::new().await;
-    site.apply().await;
-    let servers = [site.serve().await, site.serve().await];
-    assert_ne!(servers[0].url, servers[1].url);
-    let http = reqwest::Client::builder()
+/// The per-address request limit (4 a minute in `tight`) counts the requests of both
+/// processes: two on each, then both refuse. Call well inside a minute.
+async fn tight_limit_is_shared(servers: &[Server; 2], http: &reqwest::Client) {
+    for i in 0..4 {
+        let a = servers[i % 2]
+            .login(http, "tight", &format!("user{i}@example.com"), "wrong")
+            .await;
+        assert_eq!(a.status, 401, "request {i}: {}", a.body);
+    }
+    for s in servers {
+        let a = s.login(http, "tight", "fresh@example.com", "wrong").await;
+        assert_eq!(a.status, 429, "{}", a.body);
+        let wait = a.retry_after.expect("Retry-After");
+        assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(STEP)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_and_rate_limits_hold_across_two_processes_on_one_postgres() {
+    let started = Instant::now();
+    let site = Site::new(Backend::Postgres).await;
+    site.apply().await;
+    let servers = [site.serve().await, site.serve().await];
+    assert_ne!(servers[0].url, servers[1].url);
+    let http = http_client();
 
     // The right password works on both processes (and forgets nothing yet: no failures).
     for s in &servers {
@@ -323,24 +223,83 @@ async fn lockout_and_rate_limits_hold_across_two_processes_on_one_postgres() {
         .await;
     assert_eq!(a.status, 401, "{}", a.body);
 
-    // The per-address request limit (4 a minute in `tight`) counts the requests of both
-    // processes: two on each, then both refuse.
     inside_window(60, 30).await;
-    for i in 0..4 {
-        let a = servers[i % 2]
-            .login(&http, "tight", &format!("user{i}@example.com"), "wrong")
-            .await;
-        assert_eq!(a.status, 401, "request {i}: {}", a.body);
-    }
-    for s in &servers {
-        let a = s.login(&http, "tight", "fresh@example.com", "wrong").await;
-        assert_eq!(a.status, 429, "{}", a.body);
-        let wait = a.retry_after.expect("Retry-After");
-        assert!((1..=60).contains(&wait), "Retry-After: {wait}");
-    }
+    tight_limit_is_shared(&servers, &http).await;
 
     for s in servers {
         s.stop().await;
     }
     println!("test took {:.1}s", started.elapsed().as_secs_f64());
+}
+
+fn redis_url() -> String {
+    std::env::var("CLAVIS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Two processes with `redis_url` set share the per-address limit through Redis: the
+/// requests of both are counted there under the configured prefix, and not in the
+/// database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_address_limit_is_shared_through_redis_by_two_processes() {
+    let mut b = [0u8; 8];
+    clavis_types::Rng::fill(&clavis_crypto::SystemRng::new(), &mut b);
+    let prefix = format!(
+        "clavis-test:{}:",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    );
+    let site = Site::new(Backend::Postgres)
+        .await
+        .env("CLAVIS_REDIS_URL", &redis_url())
+        .env("CLAVIS_REDIS_KEY_PREFIX", &prefix);
+    site.apply().await;
+    let servers = [site.serve().await, site.serve().await];
+    let http = http_client();
+
+    inside_window(60, 30).await;
+    let now = SystemClock.now().as_secs();
+    let minute = now - now.rem_euclid(60);
+    tight_limit_is_shared(&servers, &http).await;
+
+    // 4 allowed and 2 refused requests, counted in Redis; none in the database.
+    let core = site.db.core();
+    let tight = core.tenant_by_slug("tight").await.unwrap();
+    let key = format!("{prefix}rate:{}:auth-ip:127.0.0.1", tight.id);
+    let hits: Option<i64> = redis::cmd("HGET")
+        .arg(&key)
+        .arg(minute)
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    assert_eq!(hits, Some(6), "{key}");
+    let mut tx = core.store.read().await.unwrap();
+    let in_db = tx
+        .rate_get(&tight.id, "auth-ip:127.0.0.1", minute)
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(in_db, 0);
+
+    for s in servers {
+        let logs = s.logs();
+        assert!(!logs.contains("Redis does not answer"), "{logs}");
+        s.stop().await;
+    }
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
 }
