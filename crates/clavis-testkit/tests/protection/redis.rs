@@ -170,7 +170,9 @@ pub(crate) async fn limits_are_counted_in_redis(b: Backend) {
     let keys = redis_keys(&prefix).await;
     assert!(!keys.is_empty());
     for k in &keys {
-        let bucket = k.splitn(2, &format!(":{}:", t.id)).nth(1).unwrap_or(k);
+        let bucket = k
+            .split_once(&format!(":{}:", t.id))
+            .map_or(k.as_str(), |x| x.1);
         assert!(
             ["auth-ip:", "ipfail:", "refresh:"]
                 .iter()
