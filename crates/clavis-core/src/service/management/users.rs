@@ -218,11 +218,16 @@ impl Core {
             .ok_or_else(|| {
                 CoreError::invalid("connection", "no connection of this tenant has that name")
             })?;
-        if connection.strategy != ConnectionStrategy::Database {
-            return Err(CoreError::invalid(
-                "connection",
-                "users can only be created on a database connection",
-            ));
+        match connection.strategy {
+            ConnectionStrategy::Database => {}
+            // Passwordless: the user logs in with a code emailed to the address.
+            ConnectionStrategy::Email if hash.is_none() => {}
+            ConnectionStrategy::Email => {
+                return Err(CoreError::invalid(
+                    "password",
+                    "a user of an email connection logs in with an emailed code and has no password",
+                ));
+            }
         }
         if tx.user_get_by_email(&tenant.id, &email).await?.is_some() {
             return Err(email_taken());
