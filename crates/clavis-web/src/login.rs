@@ -14,7 +14,7 @@ use clavis_api::Meta;
 use clavis_core::model::Tenant;
 use clavis_core::oauth::LoginError;
 use clavis_core::service::RequestMeta;
-use clavis_types::ConnectionStrategy;
+use clavis_types::{ConnectionStrategy, Email};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -241,6 +241,8 @@ pub async fn submit(
         if let Err(r) = web.throttle(&chrome, &tenant, &headers, &meta).await {
             return r;
         }
+        // The code step shows the address as the code is sent to it.
+        let email = Email::parse(&email).map_or(email, |e| e.to_string());
         return match login_code::send(&web, &tenant, &chrome, &email, &meta).await {
             Ok(()) => see_other(&login_code::code_url(&chrome.base, return_to, &email)),
             Err(e) => {
