@@ -324,6 +324,27 @@ async fn a_routed_address_logs_in_with_an_emailed_code(b: Backend) {
         "{}",
         mail.subject
     );
+    // The tenant's own version of the email, like the other templates.
+    let token = s.mgmt_token("default", &["update:email_templates"]).await;
+    let r = s
+        .client
+        .send(
+            "PUT",
+            "/t/default/api/v2/email-templates/login_code",
+            &token,
+            Some(&json!({
+                "subject": "Acme sign-in",
+                "text_body": "Your Acme code: {{ code }} ({{ expires_minutes }} min)",
+                "html_body": "<p>{{ code }}</p>",
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    code_page(&w, &mut s.browser(), &req, DAVE).await;
+    let mail = latest_email(s, "default", DAVE).await;
+    assert_eq!(mail.subject, "Acme sign-in");
+    assert!(mail.text_body.ends_with("(10 min)"), "{}", mail.text_body);
+    assert_eq!(code_in(&mail.text_body).len(), 6);
 }
 
 async fn codes_are_single_use_short_lived_and_bound_to_their_user(b: Backend) {

@@ -42,7 +42,8 @@ pub struct ConnectionInput {
     /// Letters and digits with single hyphens between them, at most 128 characters;
     /// unique in the tenant.
     pub name: String,
-    /// `database`.
+    /// `database` (email and password) or `email` (passwordless: a code emailed to the
+    /// address; takes no options).
     pub strategy: String,
     /// Strategy-specific options.
     #[serde(default)]
