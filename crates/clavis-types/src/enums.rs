@@ -63,7 +63,7 @@ string_enum!(/// Life-cycle state of a signing key.
 
 string_enum!(/// Where identities of a connection come from.
     ConnectionStrategy, "connection strategy", {
-    Database => "database",
+    Database => "database", Email => "email",
 });
 
 impl AppType {

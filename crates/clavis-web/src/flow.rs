@@ -120,6 +120,29 @@ impl Web {
         .await
     }
 
+    /// What most page handlers start with: the tenant of the path, the authorization
+    /// request `return_to` continues, and the chrome of the page at `path` (its language
+    /// links keep `return_to`).
+    pub async fn setup(
+        &self,
+        slug: &str,
+        headers: &HeaderMap,
+        return_to: Option<&str>,
+        query_locale: Option<&str>,
+        path: &str,
+    ) -> Result<(Arc<Tenant>, Option<Flow>, Chrome), Exit> {
+        let tenant = self.tenant(slug, headers, query_locale).await?;
+        let flow = self.flow(&tenant, headers, return_to).await?;
+        let query = flow
+            .iter()
+            .map(|f| ("return_to".to_owned(), f.return_to.clone()))
+            .collect();
+        let chrome = self
+            .page_chrome(&tenant, headers, flow.as_ref(), query_locale, path, query)
+            .await;
+        Ok((tenant, flow, chrome))
+    }
+
     /// The tenant of the path, or a 404 page (in the language of `ui_locales`, if asked).
     pub async fn tenant(
         &self,

@@ -1,6 +1,6 @@
 //! Clavis server-rendered pages: Universal Login under each tenant's issuer
 //! `{public_url}/t/{tenant}` — identifier-first login (with home-realm discovery), the
-//! password step, signup, email verification, forgotten/reset/changed passwords, account
+//! password step, the emailed-code step of passwordless (`email`) connections, signup, email verification, forgotten/reset/changed passwords, account
 //! unlock, consent — plus the pages of the protocol endpoints (authorization errors, the
 //! logout confirmation), the shared stylesheet and the tenants' and organizations'
 //! branding (stylesheets, logos).
@@ -21,6 +21,7 @@ mod consent;
 mod flow;
 mod i18n;
 mod login;
+mod login_code;
 mod password;
 mod protocol;
 mod signup;
@@ -73,6 +74,14 @@ fn routes(state: WebState) -> Router {
         .route(
             &t("/login/password"),
             get(login::show_password).post(login::submit_password),
+        )
+        .route(
+            &t("/login/code"),
+            get(login_code::show).post(login_code::submit),
+        )
+        .route(
+            &t("/login/code/resend"),
+            axum::routing::post(login_code::resend),
         )
         .route(&t("/signup"), get(signup::show).post(signup::submit))
         .route(&t("/verify-email"), get(verify::show).post(verify::submit))

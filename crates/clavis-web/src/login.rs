@@ -1,6 +1,8 @@
 //! Identifier-first login: `GET/POST /login` asks for the email address (home-realm
 //! discovery: an address whose domain belongs to an organization continues in that
-//! organization's context), `GET/POST /login/password` for the password. A failed login
+//! organization's context; when that organization's connection is an `email` one, a code
+//! is emailed and the code step (`login_code`) follows instead of the password step),
+//! `GET/POST /login/password` for the password. A failed login
 //! reads the same whether or not the account exists; lockouts and rate limits answer 429
 //! with `Retry-After`. On success the session cookie is set and the browser returns to the
 //! authorization request.
@@ -12,10 +14,12 @@ use clavis_api::Meta;
 use clavis_core::model::Tenant;
 use clavis_core::oauth::LoginError;
 use clavis_core::service::RequestMeta;
+use clavis_types::{ConnectionStrategy, Email};
 use minijinja::context;
 use serde::Deserialize;
 
 use crate::flow::{Flow, clean_email, link, see_other, with_session};
+use crate::login_code;
 use crate::web::{Chrome, Page, WebState};
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,18 +222,35 @@ pub async fn submit(
             StatusCode::BAD_REQUEST,
         );
     }
-    let return_to = match flow.as_ref() {
-        Some(flow) => match web.ctx.core.home_realm(&tenant, &email).await {
-            Ok(Some(realm)) => flow
-                .with_organization(realm.org.id.as_str(), realm.assign_membership_on_login)
-                .filter(|r| clavis_api::safe_return_to(tenant.slug.as_str(), r))
-                .unwrap_or_else(|| flow.return_to.clone()),
-            Ok(None) => flow.return_to.clone(),
-            Err(e) => return web.internal(Some(&tenant), &headers, &e).await,
-        },
-        None => String::new(),
+    let realm = match web.ctx.core.home_realm(&tenant, &email).await {
+        Ok(r) => r,
+        Err(e) => return web.internal(Some(&tenant), &headers, &e).await,
+    };
+    let return_to = match (flow.as_ref(), &realm) {
+        (Some(flow), Some(realm)) => flow
+            .with_organization(realm.org.id.as_str(), realm.assign_membership_on_login)
+            .filter(|r| clavis_api::safe_return_to(tenant.slug.as_str(), r))
+            .unwrap_or_else(|| flow.return_to.clone()),
+        (Some(flow), None) => flow.return_to.clone(),
+        (None, _) => String::new(),
     };
     let return_to = (!return_to.is_empty()).then_some(return_to.as_str());
+    if realm.is_some_and(|r| r.connection.strategy == ConnectionStrategy::Email) {
+        // Passwordless: email a code (nothing for an address without an account), then
+        // the code step. The password step is never offered for this address.
+        if let Err(r) = web.throttle(&chrome, &tenant, &headers, &meta).await {
+            return r;
+        }
+        // The code step shows the address as the code is sent to it.
+        let email = Email::parse(&email).map_or(email, |e| e.to_string());
+        return match login_code::send(&web, &tenant, &chrome, &email, &meta).await {
+            Ok(()) => see_other(&login_code::code_url(&chrome.base, return_to, &email)),
+            Err(e) => {
+                login_code::other_error(&web, &tenant, &headers, &chrome, flow.as_ref(), &email, e)
+                    .await
+            }
+        };
+    }
     see_other(&link(
         &format!("{}/login/password", chrome.base),
         &[("return_to", return_to), ("email", Some(&email))],
@@ -268,6 +289,20 @@ pub async fn show_password(
             query_of(flow.as_ref(), &[("email", Some(&email))]),
         )
         .await;
+    match web.ctx.core.email_route(&tenant, &email).await {
+        // A passwordless address has no password step: back to the identifier step.
+        Ok(Some(_)) => {
+            return see_other(&link(
+                &format!("{}/login", chrome.base),
+                &[
+                    ("return_to", flow.as_ref().map(|f| f.return_to.as_str())),
+                    ("login_hint", Some(&email)),
+                ],
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => return web.internal(Some(&tenant), &headers, &e).await,
+    }
     password_page(
         &web,
         &tenant,

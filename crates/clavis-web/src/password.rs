@@ -84,32 +84,6 @@ fn forgot_page(
     web.render(chrome, page)
 }
 
-async fn forgot_setup(
-    web: &WebState,
-    slug: &str,
-    headers: &HeaderMap,
-    return_to: Option<&str>,
-    query_locale: Option<&str>,
-) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
-    let tenant = web.tenant(slug, headers, query_locale).await?;
-    let flow = web.flow(&tenant, headers, return_to).await?;
-    let query = flow
-        .iter()
-        .map(|f| ("return_to".to_owned(), f.return_to.clone()))
-        .collect();
-    let chrome = web
-        .page_chrome(
-            &tenant,
-            headers,
-            flow.as_ref(),
-            query_locale,
-            "/password/forgot",
-            query,
-        )
-        .await;
-    Ok((tenant, flow, chrome))
-}
-
 /// `GET /password/forgot[?return_to=…&email=…]`
 pub async fn forgot(
     State(web): State<WebState>,
@@ -117,14 +91,15 @@ pub async fn forgot(
     headers: HeaderMap,
     Query(q): Query<PasswordQuery>,
 ) -> Response {
-    match forgot_setup(
-        &web,
-        &slug,
-        &headers,
-        q.return_to.as_deref(),
-        q.ui_locales.as_deref(),
-    )
-    .await
+    match web
+        .setup(
+            &slug,
+            &headers,
+            q.return_to.as_deref(),
+            q.ui_locales.as_deref(),
+            "/password/forgot",
+        )
+        .await
     {
         Ok((_, flow, chrome)) => {
             let email = q.email.as_deref().map(clean_email).unwrap_or_default();
@@ -142,11 +117,19 @@ pub async fn forgot_submit(
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let (tenant, flow, chrome) =
-        match forgot_setup(&web, &slug, &headers, f.return_to.as_deref(), None).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (tenant, flow, chrome) = match web
+        .setup(
+            &slug,
+            &headers,
+            f.return_to.as_deref(),
+            None,
+            "/password/forgot",
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     if let Some(r) = web.csrf_refused(&chrome, &headers, &f.csrf) {
         return r;
     }

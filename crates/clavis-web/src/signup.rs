@@ -111,22 +111,9 @@ async fn setup(
     return_to: Option<&str>,
     query_locale: Option<&str>,
 ) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
-    let tenant = web.tenant(slug, headers, query_locale).await?;
-    let flow = web.flow(&tenant, headers, return_to).await?;
-    let query = flow
-        .iter()
-        .map(|f| ("return_to".to_owned(), f.return_to.clone()))
-        .collect();
-    let chrome = web
-        .page_chrome(
-            &tenant,
-            headers,
-            flow.as_ref(),
-            query_locale,
-            "/signup",
-            query,
-        )
-        .await;
+    let (tenant, flow, chrome) = web
+        .setup(slug, headers, return_to, query_locale, "/signup")
+        .await?;
     if !tenant.settings.universal_login.signup_enabled {
         return Err(web.error(
             &chrome,

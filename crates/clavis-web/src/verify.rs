@@ -15,7 +15,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use clavis_api::{Meta, SESSION_COOKIE, cookie};
-use clavis_core::model::Tenant;
 use clavis_core::service::lifecycle::VerifyError;
 use minijinja::context;
 use minijinja::value::Serde;
@@ -62,32 +61,6 @@ fn code_page(
     web.render(chrome, page)
 }
 
-async fn setup(
-    web: &WebState,
-    slug: &str,
-    headers: &HeaderMap,
-    return_to: Option<&str>,
-    query_locale: Option<&str>,
-) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
-    let tenant = web.tenant(slug, headers, query_locale).await?;
-    let flow = web.flow(&tenant, headers, return_to).await?;
-    let query = flow
-        .iter()
-        .map(|f| ("return_to".to_owned(), f.return_to.clone()))
-        .collect();
-    let chrome = web
-        .page_chrome(
-            &tenant,
-            headers,
-            flow.as_ref(),
-            query_locale,
-            "/verify-email",
-            query,
-        )
-        .await;
-    Ok((tenant, flow, chrome))
-}
-
 /// `GET /verify-email?return_to=…`
 pub async fn show(
     State(web): State<WebState>,
@@ -96,14 +69,15 @@ pub async fn show(
     headers: HeaderMap,
     Query(q): Query<VerifyQuery>,
 ) -> Response {
-    let (tenant, flow, chrome) = match setup(
-        &web,
-        &slug,
-        &headers,
-        q.return_to.as_deref(),
-        q.ui_locales.as_deref(),
-    )
-    .await
+    let (tenant, flow, chrome) = match web
+        .setup(
+            &slug,
+            &headers,
+            q.return_to.as_deref(),
+            q.ui_locales.as_deref(),
+            "/verify-email",
+        )
+        .await
     {
         Ok(x) => x,
         Err(r) => return r,
@@ -145,11 +119,19 @@ pub async fn submit(
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let (tenant, flow, chrome) =
-        match setup(&web, &slug, &headers, f.return_to.as_deref(), None).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (tenant, flow, chrome) = match web
+        .setup(
+            &slug,
+            &headers,
+            f.return_to.as_deref(),
+            None,
+            "/verify-email",
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     if let Some(r) = web.csrf_refused(&chrome, &headers, &f.csrf) {
         return r;
     }
@@ -201,11 +183,19 @@ pub async fn resend(
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let (tenant, flow, chrome) =
-        match setup(&web, &slug, &headers, f.return_to.as_deref(), None).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (tenant, flow, chrome) = match web
+        .setup(
+            &slug,
+            &headers,
+            f.return_to.as_deref(),
+            None,
+            "/verify-email",
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     if let Some(r) = web.csrf_refused(&chrome, &headers, &f.csrf) {
         return r;
     }

@@ -26,6 +26,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("_hidden.html", include_str!("../templates/_hidden.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("password.html", include_str!("../templates/password.html")),
+    (
+        "login_code.html",
+        include_str!("../templates/login_code.html"),
+    ),
     ("signup.html", include_str!("../templates/signup.html")),
     (
         "verify_email.html",

@@ -111,7 +111,7 @@ async fn outbox_one(
 
 /// The tenant's version of one email (404 when the built-in one is used).
 #[utoipa::path(get, path = "/email-templates/{name}", tag = "emails", operation_id = "get_email_templates_by_name",
-    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device` or `already_registered`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered)$")),
+    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device`, `already_registered` or `login_code`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered|login_code)$")),
     responses((status = 200, description = "The template", body = EmailTemplateView), Errors),
     security(("bearer" = ["read:email_templates"])))]
 async fn template_get(
@@ -132,7 +132,7 @@ async fn template_get(
 /// Create or replace the tenant's version of one email. It is rendered once with sample
 /// values and refused if it does not render (minijinja; the HTML body is autoescaped).
 #[utoipa::path(put, path = "/email-templates/{name}", tag = "emails", operation_id = "put_email_templates_by_name",
-    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device` or `already_registered`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered)$")),
+    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device`, `already_registered` or `login_code`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered|login_code)$")),
     request_body = EmailTemplateInput,
     responses((status = 200, description = "The template", body = EmailTemplateView), Errors),
     security(("bearer" = ["update:email_templates"])))]
@@ -155,7 +155,7 @@ async fn template_put(
 
 /// Change parts of the tenant's version of one email (404 when there is none).
 #[utoipa::path(patch, path = "/email-templates/{name}", tag = "emails", operation_id = "patch_email_templates_by_name",
-    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device` or `already_registered`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered)$")),
+    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device`, `already_registered` or `login_code`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered|login_code)$")),
     request_body = EmailTemplatePatch,
     responses((status = 200, description = "The template", body = EmailTemplateView), Errors),
     security(("bearer" = ["update:email_templates"])))]
@@ -178,7 +178,7 @@ async fn template_patch(
 
 /// Remove the tenant's version of one email: the built-in one is sent again.
 #[utoipa::path(delete, path = "/email-templates/{name}", tag = "emails", operation_id = "delete_email_templates_by_name",
-    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device` or `already_registered`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered)$")),
+    params(("name" = String, Path, description = "`verify_email`, `reset_email`, `blocked_account`, `password_changed`, `new_device`, `already_registered` or `login_code`", pattern = "^(verify_email|reset_email|blocked_account|password_changed|new_device|already_registered|login_code)$")),
     responses((status = 204, description = "Removed"), Errors),
     security(("bearer" = ["update:email_templates"])))]
 async fn template_delete(

@@ -25,6 +25,7 @@ use crate::model::{
     RefreshPolicy, Role, RolePermission, Tenant, TenantSettings, UniversalLogin,
 };
 use crate::ports::Tx;
+use crate::service::management::connections::validate_options;
 use crate::{Core, CoreError};
 
 impl Core {
@@ -228,6 +229,7 @@ impl Run<'_> {
                     }
                     let changed = new != old;
                     if changed {
+                        validate_options(new.strategy, &new.options)?;
                         new.updated_at = self.now;
                         self.tx.connection_update(&new).await?;
                     }
@@ -235,13 +237,16 @@ impl Run<'_> {
                         .record(ResourceKind::Connection, key, false, changed);
                 }
                 None => {
+                    let strategy = c.strategy.unwrap_or(ConnectionStrategy::Database);
+                    let options = c.options.clone().unwrap_or_default();
+                    validate_options(strategy, &options)?;
                     self.tx
                         .connection_insert(&Connection {
                             tenant_id: self.tenant.id.clone(),
                             id: ConnectionId::generate(self.now, &*self.core.rng),
                             name: c.name.clone(),
-                            strategy: c.strategy.unwrap_or(ConnectionStrategy::Database),
-                            options: c.options.clone().unwrap_or_default(),
+                            strategy,
+                            options,
                             created_at: self.now,
                             updated_at: self.now,
                         })

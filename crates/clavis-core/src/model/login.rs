@@ -12,6 +12,8 @@ pub enum TicketKind {
     VerifyEmail,
     ResetPassword,
     Unlock,
+    /// A one-time login code of an `email` (passwordless) connection.
+    LoginCode,
 }
 
 impl TicketKind {
@@ -20,6 +22,7 @@ impl TicketKind {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::Unlock => "unlock",
+            Self::LoginCode => "login_code",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -27,6 +30,7 @@ impl TicketKind {
             "verify_email" => Some(Self::VerifyEmail),
             "reset_password" => Some(Self::ResetPassword),
             "unlock" => Some(Self::Unlock),
+            "login_code" => Some(Self::LoginCode),
             _ => None,
         }
     }

@@ -344,7 +344,7 @@ impl Core {
                 .contains(&org.id);
             drop(tx);
             if !member {
-                self.join_on_login(tenant, org, &user.id, meta)
+                self.join_on_login(tenant, org, &user.id, &session.amr, meta)
                     .await
                     .map_err(OAuthError::from)?;
             }

@@ -95,7 +95,8 @@ impl Core {
     /// the tenant's `failed_logins_per_hour` is refused (`Locked`) unchecked and locks the
     /// address, so concurrent attempts get at most that many checks; a wrong password
     /// that reaches the limit locks it too. A failure also counts against the client
-    /// address. A success forgets the address's attempts.
+    /// address. A success forgets the address's attempts. An address that home-realm
+    /// discovery routes to an `email` connection is refused (`WrongCredentials`) unchecked.
     pub async fn password_login_in(
         &self,
         tenant: &Tenant,
@@ -116,6 +117,7 @@ impl Core {
             None => None,
         };
         drop(tx);
+        let email_raw = email;
         let email = parsed;
         let fail = |this: &Self, user: Option<&User>, reason: &str| {
             this.audit_event(
@@ -137,6 +139,17 @@ impl Core {
                 meta,
             )
         };
+        // An address routed to an `email` (passwordless) connection never logs in with a
+        // password: refused unchecked (the route is public: the identifier step shows it).
+        if self.email_route(tenant, email_raw).await?.is_some() {
+            let event = fail(
+                self,
+                found.as_ref(),
+                "the connection logs in by emailed code",
+            );
+            self.audit_now(event).await?;
+            return Err(LoginError::WrongCredentials);
+        }
         // Refused before any password work: the same (and as fast) for every address.
         if let Some(secs) = guard.locked_for {
             self.audit_now(fail(self, found.as_ref(), "account locked"))

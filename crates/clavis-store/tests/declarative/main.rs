@@ -576,7 +576,47 @@ async fn applies_onto_a_bootstrapped_install(db: TestDb) {
     );
 }
 
+/// An `email` (passwordless) connection applies and exports; it takes no options, in a
+/// file as through the Management API.
+async fn email_connections_take_no_options(db: TestDb) {
+    let core = db.core();
+    let ok = "tenants:
+  - slug: default
+    connections:
+      - name: acme-email
+        strategy: email
+";
+    core.apply(&parse(ok).unwrap()).await.unwrap();
+    let yaml = to_yaml(&core.export(None).await.unwrap()).unwrap();
+    assert!(yaml.contains("strategy: email"), "{yaml}");
+    for bad in [
+        "tenants:
+  - slug: default
+    connections:
+      - name: other-email
+        strategy: email
+        options: { otp_length: 8 }
+",
+        "tenants:
+  - slug: default
+    connections:
+      - name: acme-email
+        options: { disable_signup: true }
+",
+    ] {
+        let e = core.apply(&parse(bad).unwrap()).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("an email connection takes no options"),
+            "{e}"
+        );
+    }
+    let again = to_yaml(&core.export(None).await.unwrap()).unwrap();
+    assert_eq!(yaml, again, "a refused file changes nothing");
+}
+
 clavis_store::on_both_backends!(
+    email_connections_take_no_options,
     applies_onto_a_bootstrapped_install,
     full_example_round_trips,
     one_field_changed_is_one_update,

@@ -42,17 +42,20 @@ pub enum EmailKind {
     NewDevice,
     /// Someone tried to sign up with an address that already has an account.
     AlreadyRegistered,
+    /// A one-time login code (passwordless `email` connections).
+    LoginCode,
 }
 
 impl EmailKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::VerifyEmail,
         Self::ResetEmail,
         Self::BlockedAccount,
         Self::PasswordChanged,
         Self::NewDevice,
         Self::AlreadyRegistered,
+        Self::LoginCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +66,7 @@ impl EmailKind {
             Self::PasswordChanged => "password_changed",
             Self::NewDevice => "new_device",
             Self::AlreadyRegistered => "already_registered",
+            Self::LoginCode => "login_code",
         }
     }
 
@@ -351,12 +355,14 @@ fn builtin(kind: EmailKind, locale: &str) -> Builtin {
         ("fr", EmailKind::PasswordChanged) => builtin!("fr", "password_changed"),
         ("fr", EmailKind::NewDevice) => builtin!("fr", "new_device"),
         ("fr", EmailKind::AlreadyRegistered) => builtin!("fr", "already_registered"),
+        ("fr", EmailKind::LoginCode) => builtin!("fr", "login_code"),
         (_, EmailKind::VerifyEmail) => builtin!("en", "verify_email"),
         (_, EmailKind::ResetEmail) => builtin!("en", "reset_email"),
         (_, EmailKind::BlockedAccount) => builtin!("en", "blocked_account"),
         (_, EmailKind::PasswordChanged) => builtin!("en", "password_changed"),
         (_, EmailKind::NewDevice) => builtin!("en", "new_device"),
         (_, EmailKind::AlreadyRegistered) => builtin!("en", "already_registered"),
+        (_, EmailKind::LoginCode) => builtin!("en", "login_code"),
     }
 }
 
@@ -428,6 +434,8 @@ mod tests {
         let fr = render_builtin(EmailKind::VerifyEmail, "fr", &vars()).unwrap();
         assert!(fr.text_body.contains("24 heures") && fr.text_body.contains("012345"));
         assert!(fr.html_body.contains("ticket=abc&amp;x=1"));
+        let code = render_builtin(EmailKind::LoginCode, "fr", &vars()).unwrap();
+        assert!(code.text_body.contains("012345"), "{}", code.text_body);
     }
 
     #[test]

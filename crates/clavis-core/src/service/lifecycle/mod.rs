@@ -1,5 +1,6 @@
 //! The account lifecycle behind Universal Login: signup under the tenant's password
-//! policy, email verification (link and code), password reset and change, consent, the
+//! policy, email verification (link and code), password reset and change, passwordless
+//! login by emailed code (`email` connections), consent, the
 //! `pre-user-registration` / `post-login` extension points, and the emails they send
 //! (through the outbox; see `email`).
 //!
@@ -11,6 +12,7 @@
 mod consent;
 mod email;
 mod hooks;
+mod login_code;
 mod password_policy;
 mod reset;
 mod signup;
@@ -26,6 +28,7 @@ pub use email::{
 pub use hooks::{
     LoginContext, LoginHooks, NoHooks, PostLoginDecision, RegistrationAttempt, RegistrationDecision,
 };
+pub use login_code::{CodeLoginError, LOGIN_CODE_SECS, LOGIN_CODES_PER_HOUR};
 pub use password_policy::{
     MAX_PASSWORD_CHARS, PasswordProblem, check_password_policy, is_common_password,
 };

@@ -1,4 +1,4 @@
-//! One-time tickets of the lifecycle (email verification, password reset): a 32-byte
+//! One-time tickets of the lifecycle (email verification, password reset, login codes): a 32-byte
 //! random token for the emailed link, stored only as its SHA-256, and for verification a
 //! 6-digit code, stored only as a keyed digest (HMAC under the tenant's data key, bound to
 //! its ticket) and compared in constant time. Also the absolute URLs emails link to, and
@@ -158,6 +158,18 @@ impl Core {
         user: &User,
         meta: &RequestMeta,
     ) -> (Session, String) {
+        self.new_session(tenant, user, meta, "pwd")
+    }
+
+    /// A new session for `user` authenticated by `amr` (`pwd`, `otp`): the session and
+    /// the cookie value `{session id}.{secret}`. The caller inserts it.
+    pub(super) fn new_session(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        meta: &RequestMeta,
+        amr: &str,
+    ) -> (Session, String) {
         let now = self.now();
         let (id, cookie, secret_digest) = self.session_credentials();
         let session = Session {
@@ -166,7 +178,7 @@ impl Core {
             secret_digest,
             user_id: user.id.clone(),
             auth_time: now,
-            amr: vec!["pwd".to_owned()],
+            amr: vec![amr.to_owned()],
             created_at: now,
             last_seen_at: now,
             idle_expires_at: now.plus_secs(SESSION_IDLE_SECS),

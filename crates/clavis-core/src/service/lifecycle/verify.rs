@@ -348,7 +348,7 @@ impl Core {
 
     /// Set `email_verified`, consume the user's other verification tickets, audit
     /// `user.email_verified` — all inside `tx`.
-    async fn mark_verified(
+    pub(super) async fn mark_verified(
         &self,
         tx: &mut dyn Tx,
         tenant: &Tenant,

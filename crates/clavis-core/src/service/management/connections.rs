@@ -8,7 +8,10 @@
 //! - the strategy is one of [`ConnectionStrategy`]; options are checked per strategy. The
 //!   `database` strategy defines no options of its own yet, so they are kept as given
 //!   within bounds (a JSON object of at most [`MAX_OPTIONS_BYTES`], keys of 1–100
-//!   characters, nesting at most [`MAX_OPTIONS_DEPTH`] levels);
+//!   characters, nesting at most [`MAX_OPTIONS_DEPTH`] levels). The `email` strategy
+//!   (passwordless login by an emailed one-time code; see `lifecycle::login_code`) takes
+//!   no options: it never signs users up and its code length and lifetime are fixed, so
+//!   any option is refused rather than kept and ignored;
 //! - the tenant's default database connection ([`DEFAULT_CONNECTION`]) is where users
 //!   created without a connection, by `clavis apply` and by the first-administrator page
 //!   get their identity: it cannot be deleted (409). A connection that still holds
@@ -39,7 +42,8 @@ pub struct ConnectionInput {
     /// Letters and digits with single hyphens between them, at most 128 characters;
     /// unique in the tenant.
     pub name: String,
-    /// `database`.
+    /// `database` (email and password) or `email` (passwordless: a code emailed to the
+    /// address; takes no options).
     pub strategy: String,
     /// Strategy-specific options.
     #[serde(default)]
@@ -307,6 +311,13 @@ pub fn validate_options(strategy: ConnectionStrategy, options: &JsonMap) -> Resu
     match strategy {
         // No option of a database connection is interpreted yet: bound what is kept.
         ConnectionStrategy::Database => bounded_object(options),
+        ConnectionStrategy::Email => match options.keys().next() {
+            None => Ok(()),
+            Some(k) => Err(CoreError::invalid(
+                format!("options.{}", k.chars().take(100).collect::<String>()),
+                "an email connection takes no options",
+            )),
+        },
     }
 }
 
@@ -366,5 +377,7 @@ mod tests {
         assert!(validate_options(ConnectionStrategy::Database, &opts).is_err());
         let ok: JsonMap = JsonMap::from_iter([("disable_signup".to_owned(), json!(true))]);
         assert!(validate_options(ConnectionStrategy::Database, &ok).is_ok());
+        assert!(validate_options(ConnectionStrategy::Email, &ok).is_err());
+        assert!(validate_options(ConnectionStrategy::Email, &JsonMap::new()).is_ok());
     }
 }

@@ -56,8 +56,9 @@ pub struct UserInput {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Secret>,
-    /// The database connection of the user's identity; the tenant's default
-    /// (`Username-Password-Authentication`) when absent.
+    /// The connection of the user's identity: a database connection — the tenant's
+    /// default (`Username-Password-Authentication`) when absent — or an `email`
+    /// (passwordless) connection, for a user without a password.
     #[serde(default)]
     pub connection: Option<String>,
     #[serde(default)]
@@ -180,7 +181,8 @@ pub struct UserPage {
 }
 
 impl Core {
-    /// Create a user with an identity on a database connection, and its password if given.
+    /// Create a user with an identity on a database connection (and its password if
+    /// given) or on an `email` connection (never a password).
     pub async fn mgmt_user_create(
         &self,
         tenant: &Tenant,
@@ -218,11 +220,16 @@ impl Core {
             .ok_or_else(|| {
                 CoreError::invalid("connection", "no connection of this tenant has that name")
             })?;
-        if connection.strategy != ConnectionStrategy::Database {
-            return Err(CoreError::invalid(
-                "connection",
-                "users can only be created on a database connection",
-            ));
+        match connection.strategy {
+            ConnectionStrategy::Database => {}
+            // Passwordless: the user logs in with a code emailed to the address.
+            ConnectionStrategy::Email if hash.is_none() => {}
+            ConnectionStrategy::Email => {
+                return Err(CoreError::invalid(
+                    "password",
+                    "a user of an email connection logs in with an emailed code and has no password",
+                ));
+            }
         }
         if tx.user_get_by_email(&tenant.id, &email).await?.is_some() {
             return Err(email_taken());

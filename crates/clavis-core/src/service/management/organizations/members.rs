@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use clavis_types::{OrgId, UserId};
+use clavis_types::{ConnectionStrategy, OrgId, UserId};
 
 use super::{Listed, OrgRoleRef, audit_org, load_org, resolve_roles, resolve_users};
 use crate::CoreError;
@@ -80,7 +80,9 @@ fn member_context(org: &Organization, user: &UserId) -> JsonMap {
 impl Core {
     /// Membership on login (Auth0's auto-membership): when the user is not a member of
     /// `org` but logged in with a connection the organization enabled with
-    /// `assign_membership_on_login` (today: the tenant's database connection), add them,
+    /// `assign_membership_on_login`, add them. The connection is told by the session's
+    /// `amr`: `otp` sessions come from an `email` connection (any of the organization's
+    /// `email` connections counts), the others from the tenant's database connection. Added
     /// in a transaction of its own (token issuance must not compute permissions after an
     /// uncommitted membership change). `false` when nothing was added: no such
     /// connection, or the organization is full.
@@ -89,19 +91,35 @@ impl Core {
         tenant: &Tenant,
         org: &Organization,
         user: &UserId,
+        amr: &[String],
         meta: &RequestMeta,
     ) -> Result<bool, CoreError> {
         let mut tx = self.store.begin().await?;
-        let Some(connection) = tx
-            .connection_get_by_name(&tenant.id, crate::service::DEFAULT_CONNECTION)
-            .await?
-        else {
-            return Ok(false);
+        let enabled = if amr.iter().any(|m| m == "otp") {
+            let mut any = false;
+            for oc in tx
+                .org_connection_list(&tenant.id, &org.id, Page::new(0, 100))
+                .await?
+                .into_iter()
+                .filter(|oc| oc.assign_membership_on_login)
+            {
+                any |= tx
+                    .connection_get(&tenant.id, &oc.connection_id)
+                    .await?
+                    .is_some_and(|c| c.strategy == ConnectionStrategy::Email);
+            }
+            any
+        } else {
+            let Some(connection) = tx
+                .connection_get_by_name(&tenant.id, crate::service::DEFAULT_CONNECTION)
+                .await?
+            else {
+                return Ok(false);
+            };
+            tx.org_connection_get(&tenant.id, &org.id, &connection.id)
+                .await?
+                .is_some_and(|c| c.assign_membership_on_login)
         };
-        let enabled = tx
-            .org_connection_get(&tenant.id, &org.id, &connection.id)
-            .await?
-            .is_some_and(|c| c.assign_membership_on_login);
         if !enabled || !tx.member_add(&tenant.id, &org.id, user, self.now()).await? {
             return Ok(false);
         }
