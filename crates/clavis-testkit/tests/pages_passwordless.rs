@@ -3,13 +3,17 @@
 //! an organization's domain to the code step, the code from the development outbox, the
 //! session (`amr: ["otp"]`, `org_id`, membership, verified address), and the attacks on it:
 //! wrong codes, replays, expiry, another user's code, unknown addresses, missing CSRF,
-//! passwords posted for a routed address, and the hourly limit on codes.
+//! passwords posted for a routed address, and the hourly limit on codes (more attacks in
+//! `passwordless/review.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod attack_kit;
 mod common;
 mod pages_kit;
+mod passwordless {
+    pub mod review;
+}
 
 use attack_kit::*;
 use clavis_core::model::{OrgConnection, OrgDomain, Organization, Tenant, TicketKind};
@@ -17,6 +21,13 @@ use clavis_testkit::{Backend, Browser, Confidential, Landing, Reply, TestServer,
 use clavis_types::{ConnectionId, Email};
 use common::query_of;
 use pages_kit::*;
+use passwordless::review::{
+    a_code_login_from_a_new_device_is_notified,
+    another_organizations_email_connection_does_not_join,
+    one_client_address_cannot_use_up_an_address, sends_are_counted_by_clock_hour_for_every_address,
+    unknown_addresses_expire_and_are_limited_like_real_ones,
+    wrong_codes_across_sends_lock_the_address, wrong_codes_count_against_the_client_address,
+};
 use serde_json::{Value, json};
 
 clavis_testkit::on_both!(
@@ -27,6 +38,13 @@ clavis_testkit::on_both!(
     unknown_and_blocked_addresses_get_the_same_page_and_no_email,
     forms_without_csrf_are_refused_and_send_nothing,
     passwords_are_refused_for_routed_addresses_only,
+    wrong_codes_across_sends_lock_the_address,
+    another_organizations_email_connection_does_not_join,
+    unknown_addresses_expire_and_are_limited_like_real_ones,
+    sends_are_counted_by_clock_hour_for_every_address,
+    one_client_address_cannot_use_up_an_address,
+    a_code_login_from_a_new_device_is_notified,
+    wrong_codes_count_against_the_client_address,
 );
 
 const DAVE: &str = "dave@acme.example";
@@ -100,8 +118,11 @@ async fn world(b: Backend) -> World {
     .unwrap();
     tx.commit().await.unwrap();
     // Many posts from one client address in these tests.
+    // Wrong codes lock the address like wrong passwords: out of the way unless a test
+    // is about it.
     edit_settings(&s, "default", |t| {
         t.attack_protection.auth_per_ip_per_minute = 1_000;
+        t.attack_protection.failed_logins_per_hour = 1_000;
     })
     .await;
     // Start on a fresh hour, so the hourly limit of codes counts every send of a test.
@@ -492,7 +513,8 @@ async fn unknown_and_blocked_addresses_get_the_same_page_and_no_email(b: Backend
             "try {i}"
         );
     }
-    // The hourly limit of codes applies alike: five codes, then 429.
+    // The hourly limit of codes from one client address applies alike: five codes, then
+    // 429.
     for (email, br, page) in [(ERIN, &mut br, real), (ghost, &mut br2, page)] {
         let mut page = page;
         for _ in 0..4 {

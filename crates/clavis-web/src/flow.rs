@@ -122,7 +122,8 @@ impl Web {
 
     /// What most page handlers start with: the tenant of the path, the authorization
     /// request `return_to` continues, and the chrome of the page at `path` (its language
-    /// links keep `return_to`).
+    /// links keep `return_to`, then the `extra` query parameters, e.g. the code step's
+    /// `email`).
     pub async fn setup(
         &self,
         slug: &str,
@@ -130,12 +131,18 @@ impl Web {
         return_to: Option<&str>,
         query_locale: Option<&str>,
         path: &str,
+        extra: &[(&str, &str)],
     ) -> Result<(Arc<Tenant>, Option<Flow>, Chrome), Exit> {
         let tenant = self.tenant(slug, headers, query_locale).await?;
         let flow = self.flow(&tenant, headers, return_to).await?;
         let query = flow
             .iter()
             .map(|f| ("return_to".to_owned(), f.return_to.clone()))
+            .chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
             .collect();
         let chrome = self
             .page_chrome(&tenant, headers, flow.as_ref(), query_locale, path, query)

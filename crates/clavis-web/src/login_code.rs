@@ -80,7 +80,7 @@ fn code_page(
     web.render(chrome, page)
 }
 
-/// The page's chrome with the address in its language links.
+/// The tenant, flow and chrome of the code step (the address in its language links).
 async fn setup(
     web: &WebState,
     slug: &str,
@@ -89,24 +89,15 @@ async fn setup(
     query_locale: Option<&str>,
     email: &str,
 ) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
-    let tenant = web.tenant(slug, headers, query_locale).await?;
-    let flow = web.flow(&tenant, headers, return_to).await?;
-    let mut query: Vec<(String, String)> = flow
-        .iter()
-        .map(|f| ("return_to".to_owned(), f.return_to.clone()))
-        .collect();
-    query.push(("email".to_owned(), email.to_owned()));
-    let chrome = web
-        .page_chrome(
-            &tenant,
-            headers,
-            flow.as_ref(),
-            query_locale,
-            "/login/code",
-            query,
-        )
-        .await;
-    Ok((tenant, flow, chrome))
+    web.setup(
+        slug,
+        headers,
+        return_to,
+        query_locale,
+        "/login/code",
+        &[("email", email)],
+    )
+    .await
 }
 
 /// `GET /login/code?return_to=…&email=…`: the code form (sends nothing).

@@ -98,6 +98,7 @@ pub async fn forgot(
             q.return_to.as_deref(),
             q.ui_locales.as_deref(),
             "/password/forgot",
+            &[],
         )
         .await
     {
@@ -124,6 +125,7 @@ pub async fn forgot_submit(
             f.return_to.as_deref(),
             None,
             "/password/forgot",
+            &[],
         )
         .await
     {

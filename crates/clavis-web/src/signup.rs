@@ -112,7 +112,7 @@ async fn setup(
     query_locale: Option<&str>,
 ) -> Result<(std::sync::Arc<Tenant>, Option<Flow>, Chrome), Response> {
     let (tenant, flow, chrome) = web
-        .setup(slug, headers, return_to, query_locale, "/signup")
+        .setup(slug, headers, return_to, query_locale, "/signup", &[])
         .await?;
     if !tenant.settings.universal_login.signup_enabled {
         return Err(web.error(

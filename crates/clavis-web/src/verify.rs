@@ -76,6 +76,7 @@ pub async fn show(
             q.return_to.as_deref(),
             q.ui_locales.as_deref(),
             "/verify-email",
+            &[],
         )
         .await
     {
@@ -126,6 +127,7 @@ pub async fn submit(
             f.return_to.as_deref(),
             None,
             "/verify-email",
+            &[],
         )
         .await
     {
@@ -190,6 +192,7 @@ pub async fn resend(
             f.return_to.as_deref(),
             None,
             "/verify-email",
+            &[],
         )
         .await
     {

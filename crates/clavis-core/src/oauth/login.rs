@@ -3,7 +3,7 @@
 //! and takes the same time whether or not the account exists. Imported bcrypt (and weaker
 //! argon2) hashes are replaced by argon2id after a successful login.
 
-use clavis_crypto::{b64url, constant_time_eq, hash_password, sha256, verify_password};
+use clavis_crypto::{constant_time_eq, hash_password, sha256, verify_password};
 use clavis_types::{Email, SessionId, TenantId, Timestamp};
 use serde_json::{Map, json};
 
@@ -216,24 +216,7 @@ impl Core {
             None
         };
         let now = self.now();
-        let mut secret = [0u8; 32];
-        self.rng.fill(&mut secret);
-        let secret = b64url(&secret);
-        let session = Session {
-            tenant_id: tenant.id.clone(),
-            id: SessionId::generate(now, &*self.rng),
-            secret_digest: sha256(secret.as_bytes()).to_vec(),
-            user_id: user.id.clone(),
-            auth_time: now,
-            amr: vec!["pwd".to_owned()],
-            created_at: now,
-            last_seen_at: now,
-            idle_expires_at: now.plus_secs(SESSION_IDLE_SECS),
-            absolute_expires_at: now.plus_secs(SESSION_ABSOLUTE_SECS),
-            ip_address: meta.ip_address.clone(),
-            user_agent: meta.user_agent.clone(),
-            revoked_at: None,
-        };
+        let (session, cookie) = self.new_session(tenant, user, meta, "pwd");
         let mut tx = self.store.begin().await?;
         if let Some(h) = &new_hash {
             tx.password_set(&tenant.id, &user.id, h, now).await?;
@@ -271,7 +254,7 @@ impl Core {
         );
         self.audit_in(&mut *tx, event).await?;
         tx.commit().await?;
-        Ok((session.clone(), format!("{}.{secret}", session.id), updated))
+        Ok((session, cookie, updated))
     }
 
     /// The live session and user behind a session cookie value; slides the idle expiry.

@@ -183,6 +183,14 @@ pub trait RateRepo {
     /// Hits counted in a window, without counting one.
     async fn rate_get(&mut self, t: &TenantId, bucket: &str, window_start: i64)
     -> StoreResult<i64>;
+    /// The start of the newest window of a bucket that started at or after `since`, if any
+    /// hits were counted in one (e.g. when the last pretended login code was sent).
+    async fn rate_latest_window(
+        &mut self,
+        t: &TenantId,
+        bucket: &str,
+        since: i64,
+    ) -> StoreResult<Option<i64>>;
     /// Forget every window of a bucket (e.g. failed logins after a successful one).
     async fn rate_clear(&mut self, t: &TenantId, bucket: &str) -> StoreResult<()>;
     /// Delete windows of every tenant that started before `before`; returns how many.

@@ -3,8 +3,8 @@
 //!
 //! Counters are fixed windows (a minute, an hour or a day, aligned on the epoch). Buckets
 //! are namespaced: `auth-ip:{ip}` (authentication requests per minute), `fail:{subject}`
-//! (password attempts on one address per hour, forgotten on success), `ipfail:{ip}`
-//! (failed logins of one client address per day, across accounts) and
+//! (password attempts and login-code tries on one address per hour, forgotten on
+//! success), `ipfail:{ip}` (failed logins of one client address per day, across accounts) and
 //! `refresh:{user}:{client}` (refresh-token grants of one user at one application per
 //! hour). IPv6 clients are counted per /64, the block one subscriber usually holds.
 //!

@@ -430,6 +430,26 @@ impl RateRepo for SqlTx {
         row.map_or(Ok(0), |r| r.int("hits"))
     }
 
+    async fn rate_latest_window(
+        &mut self,
+        t: &TenantId,
+        bucket: &str,
+        since: i64,
+    ) -> StoreResult<Option<i64>> {
+        let row = self
+            .conn
+            .fetch_opt(q!(
+                "SELECT window_start FROM rate_counters
+                 WHERE tenant_id = $1 AND bucket = $2 AND window_start >= $3
+                 ORDER BY window_start DESC LIMIT 1",
+                t,
+                bucket,
+                since
+            ))
+            .await?;
+        row.map(|r| r.int("window_start")).transpose()
+    }
+
     async fn rate_clear(&mut self, t: &TenantId, bucket: &str) -> StoreResult<()> {
         self.conn
             .exec(q!(

@@ -7,6 +7,7 @@
 use clavis_crypto::{b64url, sha256};
 use clavis_types::{SessionId, Timestamp};
 
+use super::MAX_CODE_ATTEMPTS;
 use crate::CoreError;
 use crate::model::{Session, Tenant, TicketKind, User, UserTicket};
 use crate::oauth::{SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS};
@@ -32,6 +33,19 @@ pub(crate) fn token_digest(token: &str) -> Option<Vec<u8>> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     .then(|| sha256(token.as_bytes()).to_vec())
+}
+
+/// The outcome of [`Core::try_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeTry {
+    /// The right code (the ticket is not consumed yet: the caller does it).
+    Right,
+    /// A wrong code; tries remain.
+    Wrong,
+    /// A wrong code at (or past) the last try: the ticket is consumed.
+    Burnt,
+    /// The ticket was consumed meanwhile: nothing was compared.
+    Gone,
 }
 
 /// Whether the ticket can still be used at `now`.
@@ -125,6 +139,42 @@ impl Core {
         Ok(dk.verify_secret(&code_message(&ticket.digest, code), stored))
     }
 
+    /// One try of a typed code against a ticket (email verification and login codes
+    /// share it): counted first, by one atomic update that holds the ticket's row until
+    /// the caller commits (so of any number of concurrent tries only the first
+    /// [`MAX_CODE_ATTEMPTS`] are compared), then compared; the
+    /// [`MAX_CODE_ATTEMPTS`]th wrong try (or any later one) consumes the ticket. The caller
+    /// commits `tx` for every outcome but [`CodeTry::Gone`].
+    pub(super) async fn try_code(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+        ticket: &UserTicket,
+        code: &str,
+    ) -> Result<CodeTry, CoreError> {
+        let now = self.now();
+        let attempt = tx.ticket_add_attempt(&tenant.id, &ticket.digest).await?;
+        if attempt == 0 {
+            return Ok(CodeTry::Gone);
+        }
+        if attempt > MAX_CODE_ATTEMPTS {
+            tx.ticket_consume(&tenant.id, &ticket.digest, now).await?;
+            return Ok(CodeTry::Burnt);
+        }
+        let right = match normalise_code(code) {
+            Some(c) => self.code_matches(tx, tenant, ticket, &c).await?,
+            None => false,
+        };
+        if right {
+            return Ok(CodeTry::Right);
+        }
+        if attempt >= MAX_CODE_ATTEMPTS {
+            tx.ticket_consume(&tenant.id, &ticket.digest, now).await?;
+            return Ok(CodeTry::Burnt);
+        }
+        Ok(CodeTry::Wrong)
+    }
+
     /// `{public_url}/t/{tenant}{path}` (relative when the public URL is not known).
     pub(crate) fn tenant_link(&self, tenant: &Tenant, path: &str) -> String {
         let base = self.public_url.get().map_or("", String::as_str);
@@ -163,7 +213,7 @@ impl Core {
 
     /// A new session for `user` authenticated by `amr` (`pwd`, `otp`): the session and
     /// the cookie value `{session id}.{secret}`. The caller inserts it.
-    pub(super) fn new_session(
+    pub(crate) fn new_session(
         &self,
         tenant: &Tenant,
         user: &User,

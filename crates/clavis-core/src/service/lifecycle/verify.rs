@@ -17,7 +17,7 @@
 use clavis_types::SessionId;
 use serde_json::{Map, json};
 
-use super::tickets::{is_open, normalise_code, token_digest};
+use super::tickets::{CodeTry, is_open, token_digest};
 use super::{MAX_CODE_ATTEMPTS, email_locale};
 use crate::model::{AuditActor, Tenant, TicketKind, User, UserTicket};
 use crate::ports::Tx;
@@ -305,33 +305,17 @@ impl Core {
         else {
             return Err(VerifyError::WrongOrExpired);
         };
-        // Counted before comparing (the update holds the ticket's row until this try
-        // commits), so concurrent tries get distinct numbers and only the first
-        // MAX_CODE_ATTEMPTS are ever compared.
-        let attempt = tx.ticket_add_attempt(&tenant.id, &t.digest).await?;
-        if attempt == 0 {
-            return Err(VerifyError::WrongOrExpired);
-        }
-        if attempt > MAX_CODE_ATTEMPTS {
-            tx.ticket_consume(&tenant.id, &t.digest, now).await?;
-            tx.commit().await?;
-            return Err(VerifyError::TooManyAttempts);
-        }
-        let right = match normalise_code(code) {
-            Some(c) => self.code_matches(&mut *tx, tenant, &t, &c).await?,
-            None => false,
-        };
-        if !right {
-            let burnt = attempt >= MAX_CODE_ATTEMPTS;
-            if burnt {
-                tx.ticket_consume(&tenant.id, &t.digest, now).await?;
+        match self.try_code(&mut *tx, tenant, &t, code).await? {
+            CodeTry::Right => {}
+            CodeTry::Gone => return Err(VerifyError::WrongOrExpired),
+            CodeTry::Wrong => {
+                tx.commit().await?;
+                return Err(VerifyError::WrongOrExpired);
             }
-            tx.commit().await?;
-            return Err(if burnt {
-                VerifyError::TooManyAttempts
-            } else {
-                VerifyError::WrongOrExpired
-            });
+            CodeTry::Burnt => {
+                tx.commit().await?;
+                return Err(VerifyError::TooManyAttempts);
+            }
         }
         let Some(owner) = ticket_owner(&mut *tx, tenant, &t).await? else {
             return Err(VerifyError::WrongOrExpired);

@@ -81,8 +81,10 @@ impl Core {
     /// Membership on login (Auth0's auto-membership): when the user is not a member of
     /// `org` but logged in with a connection the organization enabled with
     /// `assign_membership_on_login`, add them. The connection is told by the session's
-    /// `amr`: `otp` sessions come from an `email` connection (any of the organization's
-    /// `email` connections counts), the others from the tenant's database connection. Added
+    /// `amr`: `otp` sessions come from an `email` connection — one of the organization's
+    /// auto-membership `email` connections at which the user has an identity (a code login
+    /// records it; sessions do not record their connection) — the others from the
+    /// tenant's database connection. Added
     /// in a transaction of its own (token issuance must not compute permissions after an
     /// uncommitted membership change). `false` when nothing was added: no such
     /// connection, or the organization is full.
@@ -96,12 +98,21 @@ impl Core {
     ) -> Result<bool, CoreError> {
         let mut tx = self.store.begin().await?;
         let enabled = if amr.iter().any(|m| m == "otp") {
+            // Only a connection the user has logged in through: their identity at it
+            // (a code login records it). Another organization's `email` connection does
+            // not make the user a member of this one.
+            let identities = tx.identity_list(&tenant.id, user).await?;
             let mut any = false;
             for oc in tx
                 .org_connection_list(&tenant.id, &org.id, Page::new(0, 100))
                 .await?
                 .into_iter()
                 .filter(|oc| oc.assign_membership_on_login)
+                .filter(|oc| {
+                    identities
+                        .iter()
+                        .any(|i| i.connection_id == oc.connection_id)
+                })
             {
                 any |= tx
                     .connection_get(&tenant.id, &oc.connection_id)
