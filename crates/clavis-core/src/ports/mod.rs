@@ -22,7 +22,7 @@ pub use audit::{AuditRepo, AuditSinkRepo};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use keys::{AdminRepo, KeyRepo};
 pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};
-pub use management::{ApiKeyRepo, InvitationRepo, OrgConnectionRepo};
+pub use management::{ApiKeyRepo, CustomDomainRepo, InvitationRepo, OrgConnectionRepo};
 pub use oauth::{GrantRepo, SessionRepo, TokenRepo, USER_FAMILIES_REVOKED};
 
 use crate::StoreError;
@@ -87,6 +87,7 @@ pub trait Tx:
     + OutboxRepo
     + RateRepo
     + BrandingRepo
+    + CustomDomainRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
