@@ -12,6 +12,7 @@
 mod access;
 mod audit;
 mod directory;
+mod dns;
 mod keys;
 mod login;
 mod management;
@@ -20,6 +21,7 @@ mod oauth;
 pub use access::{ApiRepo, AppRepo, RoleRepo};
 pub use audit::{AuditRepo, AuditSinkRepo};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
+pub use dns::{DnsError, NoResolver, TxtResolver};
 pub use keys::{AdminRepo, KeyRepo};
 pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};
 pub use management::{ApiKeyRepo, CustomDomainRepo, InvitationRepo, OrgConnectionRepo};

@@ -75,6 +75,8 @@ pub struct Core {
     /// Whether an SMTP server delivers email; without one, messages are kept in the
     /// development outbox (state `stored`). Set at start with [`Core::set_smtp_enabled`].
     pub smtp_enabled: Arc<std::sync::atomic::AtomicBool>,
+    /// Looks up the TXT records that prove ownership of custom domains.
+    pub dns: Arc<dyn crate::ports::TxtResolver>,
 }
 
 impl Core {
@@ -91,6 +93,7 @@ impl Core {
             public_url: Arc::new(std::sync::OnceLock::new()),
             hooks: Arc::new(lifecycle::NoHooks),
             smtp_enabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            dns: Arc::new(crate::ports::NoResolver),
             store,
             clock,
             rng,
@@ -110,6 +113,12 @@ impl Core {
     /// Install the login extension points (the Actions engine; tests).
     pub fn with_hooks(mut self, hooks: Arc<dyn lifecycle::LoginHooks>) -> Self {
         self.hooks = hooks;
+        self
+    }
+
+    /// Install the DNS resolver used to verify custom domains.
+    pub fn with_dns(mut self, dns: Arc<dyn crate::ports::TxtResolver>) -> Self {
+        self.dns = dns;
         self
     }
 
