@@ -62,6 +62,9 @@ pub struct Config {
     /// a comma-separated list.
     #[serde(deserialize_with = "list_or_commas")]
     pub trusted_proxies: Vec<String>,
+    /// The nameserver (`IP:port`) asked for the TXT records proving ownership of custom
+    /// domains; unset: the system resolver (`/etc/resolv.conf`).
+    pub dns_nameserver: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_ca_file", &self.smtp_ca_file)
             .field("smtp_poll_interval_ms", &self.smtp_poll_interval_ms)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("dns_nameserver", &self.dns_nameserver)
             .finish()
     }
 }
@@ -131,6 +135,7 @@ impl Default for Config {
             smtp_ca_file: None,
             smtp_poll_interval_ms: 2000,
             trusted_proxies: Vec::new(),
+            dns_nameserver: None,
         }
     }
 }
@@ -152,6 +157,7 @@ const KEYS: &[&str] = &[
     "smtp_ca_file",
     "smtp_poll_interval_ms",
     "trusted_proxies",
+    "dns_nameserver",
 ];
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -227,7 +233,26 @@ impl Config {
         }
         crate::mail::SmtpSettings::from_config(self)?;
         self.trusted_proxies()?;
+        self.dns_nameserver()?;
         Ok(())
+    }
+
+    /// The parsed `dns_nameserver` (`None`: the system resolver).
+    pub fn dns_nameserver(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.dns_nameserver
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
+                    key: "dns_nameserver",
+                    reason: format!(
+                        "`{}` is not IP:port; expected e.g. 127.0.0.1:53 or [2001:db8::53]:53",
+                        s.chars().take(64).collect::<String>()
+                    ),
+                })
+            })
+            .transpose()
     }
 
     /// The parsed `trusted_proxies`.
@@ -306,6 +331,7 @@ fn expected(key: &str) -> &'static str {
         "smtp_timeout_secs" | "smtp_poll_interval_ms" => "; expected a positive whole number",
         "smtp_ca_file" => "; expected a path",
         "trusted_proxies" => "; expected a list of IP addresses or CIDR blocks",
+        "dns_nameserver" => "; expected IP:port such as 127.0.0.1:53",
         _ => "",
     }
 }
@@ -418,6 +444,42 @@ mod tests {
             jail.set_env("CLAVIS_EMAIL_FROM", "");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("email_from"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn dns_nameserver_is_an_ip_and_port() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).expect("default");
+            assert_eq!(c.dns_nameserver().expect("default"), None);
+            jail.set_env("CLAVIS_DNS_NAMESERVER", "127.0.0.1:5353");
+            let c = Config::load(None).expect("from the environment");
+            assert_eq!(
+                c.dns_nameserver().expect("parsed"),
+                Some("127.0.0.1:5353".parse().unwrap())
+            );
+            jail.set_env("CLAVIS_DNS_NAMESERVER", "[2001:db8::53]:53");
+            let c = Config::load(None).expect("ipv6");
+            assert_eq!(
+                c.dns_nameserver().expect("parsed"),
+                Some("[2001:db8::53]:53".parse().unwrap())
+            );
+            for bad in ["127.0.0.1", "dns.example:53", "1.2.3.4:99999", "nonsense"] {
+                jail.set_env("CLAVIS_DNS_NAMESERVER", bad);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(
+                    e.contains("`dns_nameserver`") && e.contains("IP:port"),
+                    "{bad}: {e}"
+                );
+            }
+            jail.clear_env();
+            jail.create_file("clavis.toml", "dns_nameserver = \"10.0.0.53:53\"")?;
+            let c = Config::load(None).expect("from the file");
+            assert_eq!(
+                c.dns_nameserver().expect("parsed"),
+                Some("10.0.0.53:53".parse().unwrap())
+            );
             Ok(())
         });
     }
