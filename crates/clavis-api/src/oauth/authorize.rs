@@ -114,12 +114,13 @@ pub(super) async fn authorize(
     pages: Extension<Pages>,
     tenant: Path<String>,
     meta: Meta,
+    served: crate::Served,
     headers: HeaderMap,
     uri: Uri,
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match query {
-        Ok(Query(pairs)) => run(state, pages, tenant, meta, (headers, uri), pairs).await,
+        Ok(Query(pairs)) => run(state, pages, tenant, (meta, served), (headers, uri), pairs).await,
         Err(_) => {
             let e = OAuthError::invalid_request("malformed query");
             error_page(&pages, None, (&headers, &uri), e).await
@@ -133,6 +134,7 @@ pub(super) async fn authorize_post(
     pages: Extension<Pages>,
     tenant: Path<String>,
     meta: Meta,
+    served: crate::Served,
     headers: HeaderMap,
     uri: Uri,
     form: Result<
@@ -142,7 +144,7 @@ pub(super) async fn authorize_post(
 ) -> Response {
     match form {
         Ok(axum::extract::Form(pairs)) => {
-            run(state, pages, tenant, meta, (headers, uri), pairs).await
+            run(state, pages, tenant, (meta, served), (headers, uri), pairs).await
         }
         Err(_) => {
             let e =
@@ -171,7 +173,7 @@ async fn run(
     State(ctx): State<ApiContext>,
     Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
-    Meta(meta): Meta,
+    (Meta(meta), served): (Meta, crate::Served),
     (headers, uri): (HeaderMap, Uri),
     pairs: Vec<(String, String)>,
 ) -> Response {
@@ -180,7 +182,7 @@ async fn run(
         let e = OAuthError::invalid_request("unknown tenant");
         return error_page(&pages, None, req, e).await;
     };
-    let issuer = ctx.issuer(tenant.slug.as_str());
+    let issuer = ctx.request_issuer(tenant.slug.as_str(), &served);
     let return_query = after_login(&pairs);
     let params = match super::single_params(pairs) {
         Ok(p) => p,
