@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(p(" Login.Acme.Example. ").unwrap(), "login.acme.example");
         assert_eq!(p("a-b.co.uk").unwrap(), "a-b.co.uk");
         assert_eq!(p("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
-        let long = format!("{}.example", ["a".repeat(63); 4].join("."));
+        let long = format!("{}.example", vec!["a".repeat(63); 4].join("."));
         for bad in [
             "",
             "localhost",
