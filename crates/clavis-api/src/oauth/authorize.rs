@@ -113,14 +113,13 @@ pub(super) async fn authorize(
     state: State<ApiContext>,
     pages: Extension<Pages>,
     tenant: Path<String>,
-    meta: Meta,
-    served: crate::Served,
+    meta: (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match query {
-        Ok(Query(pairs)) => run(state, pages, tenant, (meta, served), (headers, uri), pairs).await,
+        Ok(Query(pairs)) => run(state, pages, tenant, meta, (headers, uri), pairs).await,
         Err(_) => {
             let e = OAuthError::invalid_request("malformed query");
             error_page(&pages, None, (&headers, &uri), e).await
@@ -133,8 +132,7 @@ pub(super) async fn authorize_post(
     state: State<ApiContext>,
     pages: Extension<Pages>,
     tenant: Path<String>,
-    meta: Meta,
-    served: crate::Served,
+    meta: (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     form: Result<
@@ -144,7 +142,7 @@ pub(super) async fn authorize_post(
 ) -> Response {
     match form {
         Ok(axum::extract::Form(pairs)) => {
-            run(state, pages, tenant, (meta, served), (headers, uri), pairs).await
+            run(state, pages, tenant, meta, (headers, uri), pairs).await
         }
         Err(_) => {
             let e =

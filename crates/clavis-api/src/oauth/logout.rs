@@ -118,13 +118,12 @@ pub(super) async fn start(
     state: State<ApiContext>,
     pages: Extension<Pages>,
     tenant: Path<String>,
-    meta: Meta,
-    served: crate::Served,
+    meta: (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     Query(p): Query<LogoutParams>,
 ) -> Response {
-    begin(state, pages, tenant, (meta, served), (headers, uri), p).await
+    begin(state, pages, tenant, meta, (headers, uri), p).await
 }
 
 /// A logout request (GET, or a POST from the relying party): end the session at once when
@@ -212,8 +211,7 @@ pub(super) async fn confirm(
     State(ctx): State<ApiContext>,
     Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
-    Meta(meta): Meta,
-    served: crate::Served,
+    (Meta(meta), served): (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     Form(p): Form<LogoutParams>,

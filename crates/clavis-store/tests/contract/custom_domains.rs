@@ -77,7 +77,10 @@ async fn custom_domains_ready_once_and_isolated(db: TestDb) {
         tx.custom_domain_list(&a.id).await.unwrap(),
         [d2.clone(), d1.clone()]
     );
-    assert_eq!(tx.custom_domain_list(&b.id).await.unwrap(), [other.clone()]);
+    assert_eq!(
+        tx.custom_domain_list(&b.id).await.unwrap(),
+        std::slice::from_ref(&other)
+    );
     // tenant B can neither read, verify nor delete tenant A's domain
     assert_eq!(tx.custom_domain_get(&b.id, &d1.id).await.unwrap(), None);
     let at = Timestamp::from_millis(1_700_000_100_000);
