@@ -7,6 +7,7 @@
 mod bootstrap;
 mod client_ip;
 pub mod csrf;
+pub mod custom_domain;
 mod error;
 mod html;
 mod metrics;
@@ -21,6 +22,7 @@ mod report_html;
 mod tenant;
 
 pub use client_ip::TrustedProxies;
+pub use custom_domain::{Served, ServedAt};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use oauth::{
@@ -44,6 +46,8 @@ pub struct Context {
     pub core: Core,
     /// Public base URL without a trailing slash, e.g. `https://id.example.com`.
     pub public_url: String,
+    /// The host of `public_url` (requests for it are never routed to a custom domain).
+    pub public_host: Option<String>,
     pub metrics: Arc<Metrics>,
     /// Bounds the requests that walk a whole audit chain (verify, export, reports), so
     /// they cannot take every database connection of the node.
@@ -64,6 +68,7 @@ impl ApiContext {
     pub fn new(core: Core, public_url: String, metrics: Arc<Metrics>) -> Self {
         Self(Arc::new(Context {
             core,
+            public_host: clavis_core::service::management::custom_domains::url_host(&public_url),
             public_url,
             metrics,
             heavy: tokio::sync::Semaphore::new(HEAVY_REQUESTS),
@@ -79,6 +84,7 @@ impl ApiContext {
         Self(Arc::new(Context {
             core: c.core.clone(),
             public_url: c.public_url.clone(),
+            public_host: c.public_host.clone(),
             metrics: c.metrics.clone(),
             heavy: tokio::sync::Semaphore::new(HEAVY_REQUESTS),
             trusted_proxies,
@@ -91,9 +97,18 @@ impl Context {
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
     }
-    /// The issuer URL of a tenant.
+    /// The canonical issuer URL of a tenant, `{public_url}/t/{slug}` (the Management API's
+    /// audience and emailed links use it whatever host a request came to).
     pub fn issuer(&self, tenant_slug: &str) -> String {
         format!("{}/t/{}", self.public_url, tenant_slug)
+    }
+    /// The issuer of a request for a tenant: `{scheme}://{domain}` when it came through one
+    /// of the tenant's custom domains, the canonical issuer otherwise.
+    pub fn request_issuer(&self, tenant_slug: &str, served: &Served) -> String {
+        match &served.0 {
+            Some(at) if at.tenant_slug == tenant_slug => self.core.custom_issuer(&at.domain),
+            _ => self.issuer(tenant_slug),
+        }
     }
 }
 
@@ -127,10 +142,19 @@ pub fn router_with(ctx: ApiContext, frontend: Frontend) -> Router {
         .merge(mgmt::routes())
         .layer(axum::Extension(Pages(frontend.pages)))
         .with_state(ctx.clone());
-    api.merge(frontend.routes)
+    let routed = api
+        .merge(frontend.routes)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
-            ctx,
+            ctx.clone(),
             middleware::observe,
+        ));
+    // Custom domains are mapped onto `/t/{slug}/…` before routing: an outer router whose
+    // only route is the whole surface, with the mapping as its layer.
+    Router::new()
+        .fallback_service(routed)
+        .layer(axum::middleware::from_fn_with_state(
+            ctx,
+            custom_domain::route,
         ))
 }

@@ -70,6 +70,9 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// Milliseconds one Redis command may take before the request counts in the database.
     pub redis_timeout_ms: u64,
+    /// The nameserver (`IP:port`) asked for the TXT records proving ownership of custom
+    /// domains; unset: the system resolver (`/etc/resolv.conf`).
+    pub dns_nameserver: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -106,6 +109,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("dns_nameserver", &self.dns_nameserver)
             .finish()
     }
 }
@@ -145,6 +149,7 @@ impl Default for Config {
             redis_url: None,
             redis_key_prefix: "clavis:".to_owned(),
             redis_timeout_ms: 500,
+            dns_nameserver: None,
         }
     }
 }
@@ -169,6 +174,7 @@ const KEYS: &[&str] = &[
     "redis_url",
     "redis_key_prefix",
     "redis_timeout_ms",
+    "dns_nameserver",
 ];
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -244,6 +250,7 @@ impl Config {
         }
         crate::mail::SmtpSettings::from_config(self)?;
         self.trusted_proxies()?;
+        self.dns_nameserver()?;
         self.validate_redis()
     }
 
@@ -276,6 +283,24 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The parsed `dns_nameserver` (`None`: the system resolver).
+    pub fn dns_nameserver(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.dns_nameserver
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
+                    key: "dns_nameserver",
+                    reason: format!(
+                        "`{}` is not IP:port; expected e.g. 127.0.0.1:53 or [2001:db8::53]:53",
+                        s.chars().take(64).collect::<String>()
+                    ),
+                })
+            })
+            .transpose()
     }
 
     /// The parsed `trusted_proxies`.
@@ -356,6 +381,7 @@ fn expected(key: &str) -> &'static str {
         "trusted_proxies" => "; expected a list of IP addresses or CIDR blocks",
         "redis_url" => "; expected redis://HOST:6379 or rediss://HOST:6380",
         "redis_timeout_ms" => "; expected a positive whole number",
+        "dns_nameserver" => "; expected IP:port such as 127.0.0.1:53",
         _ => "",
     }
 }
@@ -506,6 +532,42 @@ mod tests {
             jail.set_env("CLAVIS_REDIS_TIMEOUT_MS", "0");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("redis_timeout_ms"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn dns_nameserver_is_an_ip_and_port() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).expect("default");
+            assert_eq!(c.dns_nameserver().expect("default"), None);
+            jail.set_env("CLAVIS_DNS_NAMESERVER", "127.0.0.1:5353");
+            let c = Config::load(None).expect("from the environment");
+            assert_eq!(
+                c.dns_nameserver().expect("parsed"),
+                Some("127.0.0.1:5353".parse().unwrap())
+            );
+            jail.set_env("CLAVIS_DNS_NAMESERVER", "[2001:db8::53]:53");
+            let c = Config::load(None).expect("ipv6");
+            assert_eq!(
+                c.dns_nameserver().expect("parsed"),
+                Some("[2001:db8::53]:53".parse().unwrap())
+            );
+            for bad in ["127.0.0.1", "dns.example:53", "1.2.3.4:99999", "nonsense"] {
+                jail.set_env("CLAVIS_DNS_NAMESERVER", bad);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(
+                    e.contains("`dns_nameserver`") && e.contains("IP:port"),
+                    "{bad}: {e}"
+                );
+            }
+            jail.clear_env();
+            jail.create_file("clavis.toml", "dns_nameserver = \"10.0.0.53:53\"")?;
+            let c = Config::load(None).expect("from the file");
+            assert_eq!(
+                c.dns_nameserver().expect("parsed"),
+                Some("10.0.0.53:53".parse().unwrap())
+            );
             Ok(())
         });
     }

@@ -7,6 +7,7 @@
 mod audit_stream;
 mod audit_tasks;
 mod config;
+mod dns;
 mod mail;
 mod master_key;
 mod telemetry;
@@ -166,6 +167,8 @@ impl Server {
         // SMTP settings are checked (and the TLS client built) before anything is opened.
         let mail_sender = mail::Sender::from_config(&cfg)?;
         let (core, _store, status) = open_core_with_clock(&cfg, clock).await?;
+        // Custom domains prove ownership through TXT records.
+        let core = core.with_dns(dns::txt_resolver(cfg.dns_nameserver()?));
         let core = with_shared_counters(core, &cfg).await?;
         // Requests queue email as `pending` for the worker, or keep it in the development
         // outbox (`stored`) when no SMTP server is configured.

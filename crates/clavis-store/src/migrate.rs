@@ -35,6 +35,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     5 => "0005_authz_version",
     6 => "0006_management",
     7 => "0007_universal_login",
+    8 => "0008_custom_domains",
 );
 /// PostgreSQL migrations (same numbers and names as [`SQLITE`]).
 pub const POSTGRES: &[Migration] = migrations!("postgres":
@@ -45,6 +46,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     5 => "0005_authz_version",
     6 => "0006_management",
     7 => "0007_universal_login",
+    8 => "0008_custom_domains",
 );
 
 /// Data a migration's script cannot move by itself, moved right after that script in the

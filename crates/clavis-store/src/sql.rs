@@ -124,7 +124,8 @@ id_values!(
     clavis_types::FamilyId,
     clavis_types::InvitationId,
     clavis_types::ApiKeyId,
-    clavis_types::EmailId
+    clavis_types::EmailId,
+    clavis_types::CustomDomainId
 );
 
 /// JSON-encode a value for a TEXT column.

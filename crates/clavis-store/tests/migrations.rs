@@ -143,6 +143,14 @@ const PUBLISHED: &[(&str, &str)] = &[
         "postgres/0007_universal_login",
         "36b71330a7b5590141f021e1c620f84aab36236ce759cb42b7f6d58434024f40",
     ),
+    (
+        "sqlite/0008_custom_domains",
+        "4967161ff9a05fd9b1125766515770ed54aeaacc14425d0ce10669d666b2e089",
+    ),
+    (
+        "postgres/0008_custom_domains",
+        "4967161ff9a05fd9b1125766515770ed54aeaacc14425d0ce10669d666b2e089",
+    ),
 ];
 
 #[test]

@@ -36,6 +36,17 @@ impl Browser {
         }
     }
 
+    /// A browser for `base` (e.g. `http://login.acme.example`, a custom domain) whose
+    /// requests all go to `server` as to an HTTP proxy: the server sees the `Host` of
+    /// `base`, as behind the operator's TLS-terminating proxy.
+    pub fn through(base: &str, server: &str) -> Self {
+        Self {
+            http: crate::proxied_client(server),
+            base: base.to_owned(),
+            cookies: HashMap::new(),
+        }
+    }
+
     fn absolute(&self, url: &str) -> String {
         if url.starts_with('/') {
             format!("{}{url}", self.base)

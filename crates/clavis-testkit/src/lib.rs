@@ -6,10 +6,12 @@
 #![allow(clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
 
 mod browser;
+pub mod dns;
 mod fixtures;
 pub mod smtp;
 
 pub use browser::{Browser, Landing, hidden};
+pub use dns::DnsServer;
 pub use fixtures::{Confidential, Fixtures};
 pub use smtp::{Received, SinkOptions, SmtpSink};
 
@@ -149,6 +151,20 @@ impl TestServer {
     /// A cookie-keeping HTTP client that follows redirects on this server.
     pub fn browser(&self) -> Browser {
         Browser::new(&self.base_url)
+    }
+
+    /// A client for `http://{domain}` (a custom domain) that reaches this server as its
+    /// proxy, so requests carry `Host: {domain}`.
+    pub fn client_at(&self, domain: &str) -> Client {
+        Client {
+            http: proxied_client(&self.base_url),
+            base: format!("http://{domain}"),
+        }
+    }
+
+    /// A cookie-keeping browser at `http://{domain}` (see [`TestServer::client_at`]).
+    pub fn browser_at(&self, domain: &str) -> Browser {
+        Browser::through(&format!("http://{domain}"), &self.base_url)
     }
 
     /// The one-time first-administrator token printed at start.
@@ -297,6 +313,16 @@ impl Client {
         assert_eq!(r.status, 200, "{}", r.body);
         serde_json::from_str(&r.body).expect("JWKS")
     }
+}
+
+/// A client sending every http request to `server` as to an HTTP proxy (the request
+/// line carries the absolute URL, `Host` its host), following no redirects.
+pub fn proxied_client(server: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .proxy(reqwest::Proxy::http(server).expect("proxy"))
+        .build()
+        .expect("client")
 }
 
 /// Percent-encode for form bodies and query strings.

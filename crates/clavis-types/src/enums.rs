@@ -66,6 +66,11 @@ string_enum!(/// Where identities of a connection come from.
     Database => "database", Email => "email",
 });
 
+string_enum!(/// Whether a custom domain's ownership has been proven (only `ready` domains serve).
+    CustomDomainStatus, "custom domain status", {
+    PendingVerification => "pending_verification", Ready => "ready",
+});
+
 impl AppType {
     /// Confidential clients hold a secret; public ones (`spa`, `native`) cannot.
     pub fn is_confidential(self) -> bool {

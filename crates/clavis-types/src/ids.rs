@@ -119,6 +119,8 @@ prefixed_id!(/// An API key of the Management API (the id, not the secret key).
     ApiKeyId, "akey_", "API key id");
 prefixed_id!(/// A message in the email outbox.
     EmailId, "msg_", "email id");
+prefixed_id!(/// A custom domain mapped to a tenant (its issuer host).
+    CustomDomainId, "cd_", "custom domain id");
 
 /// An OAuth client id: 32 base32 characters, no prefix (clients paste these into config
 /// files and libraries that expect opaque strings, as with Auth0).

@@ -10,10 +10,13 @@ mod ids;
 mod text;
 mod time_port;
 
-pub use enums::{AppType, ConnectionStrategy, KeyState, OrganizationUsage, SigningAlg};
+pub use enums::{
+    AppType, ConnectionStrategy, CustomDomainStatus, KeyState, OrganizationUsage, SigningAlg,
+};
 pub use ids::{
-    ApiId, ApiKeyId, ClientGrantId, ClientId, ConnectionId, EmailId, FamilyId, InvitationId, Kid,
-    OrgId, RoleId, SessionId, TeamId, TenantId, UserId, encode_id, random_base32,
+    ApiId, ApiKeyId, ClientGrantId, ClientId, ConnectionId, CustomDomainId, EmailId, FamilyId,
+    InvitationId, Kid, OrgId, RoleId, SessionId, TeamId, TenantId, UserId, encode_id,
+    random_base32,
 };
 pub use text::{Email, Slug};
 pub use time_port::{Clock, ManualClock, Rng, SystemClock, Timestamp};

@@ -144,6 +144,7 @@ pub async fn submit(
     State(web): State<WebState>,
     Path(slug): Path<String>,
     Meta(meta): Meta,
+    served: clavis_api::Served,
     headers: HeaderMap,
     Form(f): Form<ConsentForm>,
 ) -> Response {
@@ -165,7 +166,7 @@ pub async fn submit(
             Err(e) => web.internal(Some(&r.tenant), &headers, &e).await,
         },
         "deny" => {
-            let issuer = web.ctx.issuer(r.tenant.slug.as_str());
+            let issuer = web.ctx.request_issuer(r.tenant.slug.as_str(), &served);
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user declined the request");
             let mut resp =
                 clavis_api::error_redirect(&issuer, &r.v.redirect_uri, r.v.state.as_deref(), &e);

@@ -15,6 +15,7 @@ mod branding;
 mod client_grants;
 mod clients;
 mod connections;
+mod custom_domains;
 pub(crate) mod doc;
 mod domains;
 mod emails;
@@ -70,6 +71,7 @@ fn documented() -> OpenApiRouter<ApiContext> {
         .merge(branding::routes())
         .merge(emails::routes())
         .merge(domains::routes())
+        .merge(custom_domains::routes())
 }
 
 pub(crate) fn routes() -> Router<ApiContext> {

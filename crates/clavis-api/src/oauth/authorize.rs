@@ -113,7 +113,7 @@ pub(super) async fn authorize(
     state: State<ApiContext>,
     pages: Extension<Pages>,
     tenant: Path<String>,
-    meta: Meta,
+    meta: (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
@@ -132,7 +132,7 @@ pub(super) async fn authorize_post(
     state: State<ApiContext>,
     pages: Extension<Pages>,
     tenant: Path<String>,
-    meta: Meta,
+    meta: (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     form: Result<
@@ -171,7 +171,7 @@ async fn run(
     State(ctx): State<ApiContext>,
     Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
-    Meta(meta): Meta,
+    (Meta(meta), served): (Meta, crate::Served),
     (headers, uri): (HeaderMap, Uri),
     pairs: Vec<(String, String)>,
 ) -> Response {
@@ -180,7 +180,7 @@ async fn run(
         let e = OAuthError::invalid_request("unknown tenant");
         return error_page(&pages, None, req, e).await;
     };
-    let issuer = ctx.issuer(tenant.slug.as_str());
+    let issuer = ctx.request_issuer(tenant.slug.as_str(), &served);
     let return_query = after_login(&pairs);
     let params = match super::single_params(pairs) {
         Ok(p) => p,

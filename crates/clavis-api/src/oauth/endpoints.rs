@@ -11,9 +11,10 @@ use clavis_core::oauth::OAuthError;
 pub(super) async fn discovery(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
+    served: crate::Served,
 ) -> Result<Response, ApiError> {
     let tenant = ctx.core.tenant_by_slug(&tenant).await?;
-    let issuer = ctx.issuer(tenant.slug.as_str());
+    let issuer = ctx.request_issuer(tenant.slug.as_str(), &served);
     let doc = ctx.core.discovery(&tenant, &issuer).await.map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -32,6 +33,7 @@ pub(super) async fn discovery(
 pub(super) async fn userinfo(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
+    served: crate::Served,
     headers: HeaderMap,
 ) -> Result<Response, OAuthJson> {
     let tenant = ctx
@@ -46,7 +48,7 @@ pub(super) async fn userinfo(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_owned())
         .ok_or_else(|| OAuthError::invalid_token("a bearer access token is required"))?;
-    let issuer = ctx.issuer(tenant.slug.as_str());
+    let issuer = ctx.request_issuer(tenant.slug.as_str(), &served);
     let claims = ctx.core.userinfo(&tenant, &issuer, &token).await?;
     let mut resp = axum::Json(claims).into_response();
     resp.headers_mut()

@@ -118,7 +118,7 @@ pub(super) async fn start(
     state: State<ApiContext>,
     pages: Extension<Pages>,
     tenant: Path<String>,
-    meta: Meta,
+    meta: (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     Query(p): Query<LogoutParams>,
@@ -132,7 +132,7 @@ async fn begin(
     State(ctx): State<ApiContext>,
     Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
-    Meta(meta): Meta,
+    (Meta(meta), served): (Meta, crate::Served),
     (headers, uri): (HeaderMap, Uri),
     p: LogoutParams,
 ) -> Response {
@@ -141,7 +141,7 @@ async fn begin(
         let e = OAuthError::invalid_request("unknown tenant");
         return error_page(&pages, None, req, e).await;
     };
-    let issuer = ctx.issuer(tenant.slug.as_str());
+    let issuer = ctx.request_issuer(tenant.slug.as_str(), &served);
     let hint = match p.id_token_hint.as_deref() {
         Some(h) => match ctx.core.verify_id_token_hint(&tenant, &issuer, h).await {
             Ok(c) => Some(c),
@@ -211,7 +211,7 @@ pub(super) async fn confirm(
     State(ctx): State<ApiContext>,
     Extension(pages): Extension<Pages>,
     Path(tenant): Path<String>,
-    Meta(meta): Meta,
+    (Meta(meta), served): (Meta, crate::Served),
     headers: HeaderMap,
     uri: Uri,
     Form(p): Form<LogoutParams>,
@@ -228,7 +228,7 @@ pub(super) async fn confirm(
             State(ctx),
             Extension(pages),
             Path(tenant.slug.to_string()),
-            Meta(meta),
+            (Meta(meta), served),
             (headers, uri),
             p,
         )

@@ -130,6 +130,7 @@ impl Prepared {
         path: &str,
         headers: &HeaderMap,
         params: Params,
+        served: &crate::Served,
     ) -> Result<Self, OAuthJson> {
         let tenant = ctx
             .core
@@ -138,7 +139,7 @@ impl Prepared {
             .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
         let mut form = form(params)?;
         let auth = client_auth(headers, &mut form).map_err(OAuthJson::from)?;
-        let issuer = ctx.issuer(tenant.slug.as_str());
+        let issuer = ctx.request_issuer(tenant.slug.as_str(), served);
         let url = format!("{issuer}{path}");
         Ok(Self {
             tenant,
@@ -167,10 +168,11 @@ pub(super) async fn token(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
+    served: crate::Served,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, OAuthJson> {
-    let mut p = Prepared::new(&ctx, &tenant, "/oauth/token", &headers, params).await?;
+    let mut p = Prepared::new(&ctx, &tenant, "/oauth/token", &headers, params, &served).await?;
     let f = &mut p.form;
     let req = TokenRequest {
         grant_type: f
@@ -211,10 +213,19 @@ pub(super) async fn introspect(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
+    served: crate::Served,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, OAuthJson> {
-    let mut p = Prepared::new(&ctx, &tenant, "/oauth/introspect", &headers, params).await?;
+    let mut p = Prepared::new(
+        &ctx,
+        &tenant,
+        "/oauth/introspect",
+        &headers,
+        params,
+        &served,
+    )
+    .await?;
     let token = p.token_param()?;
     let out = ctx
         .core
@@ -227,10 +238,11 @@ pub(super) async fn revoke(
     State(ctx): State<ApiContext>,
     Path(tenant): Path<String>,
     Meta(meta): Meta,
+    served: crate::Served,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, OAuthJson> {
-    let mut p = Prepared::new(&ctx, &tenant, "/oauth/revoke", &headers, params).await?;
+    let mut p = Prepared::new(&ctx, &tenant, "/oauth/revoke", &headers, params, &served).await?;
     let token = p.token_param()?;
     ctx.core
         .revoke(&p.tenant, p.at(), &p.auth, &token, &meta)

@@ -64,3 +64,19 @@ pub struct ApiKey {
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// A custom domain mapped to a tenant: served as the tenant's issuer `{scheme}://{domain}`
+/// once its DNS TXT record proved ownership (`status` = `ready`). Unique in the
+/// installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomDomain {
+    pub tenant_id: TenantId,
+    pub id: clavis_types::CustomDomainId,
+    /// Lower-case host name, e.g. `login.acme.example`.
+    pub domain: String,
+    pub status: clavis_types::CustomDomainStatus,
+    /// The random value published as `clavis-domain-verification={token}`.
+    pub verification_token: String,
+    pub created_at: Timestamp,
+    pub verified_at: Option<Timestamp>,
+}

@@ -14,7 +14,8 @@ use crate::service::RequestMeta;
 
 impl Core {
     /// Verify an access token issued by this tenant: known `kid`, the key's own algorithm,
-    /// `typ: at+jwt`, issuer, expiry, and not revoked. Returns its claims.
+    /// `typ: at+jwt`, issuer (the request's, the canonical one or one of the tenant's ready
+    /// custom domains: [`Core::accepts_issuer`]), expiry, and not revoked. Returns its claims.
     pub async fn verify_access_token(
         &self,
         tenant: &Tenant,
@@ -38,7 +39,8 @@ impl Core {
         };
         let now = self.now().as_secs();
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(bad)?;
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer) || exp <= now {
+        let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(bad)?;
+        if exp <= now || !self.accepts_issuer(tenant, issuer, iss).await? {
             return Err(bad());
         }
         if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
@@ -300,8 +302,9 @@ impl Core {
         else {
             return Err(bad());
         };
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer)
-            || claims.get("nonce").is_none() && claims.get("sid").is_none()
+        let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(bad)?;
+        if claims.get("nonce").is_none() && claims.get("sid").is_none()
+            || !self.accepts_issuer(tenant, issuer, iss).await?
         {
             return Err(bad());
         }

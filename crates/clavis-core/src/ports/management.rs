@@ -2,10 +2,12 @@
 //! and API keys.
 
 use async_trait::async_trait;
-use clavis_types::{ApiKeyId, ConnectionId, InvitationId, OrgId, TenantId, Timestamp};
+use clavis_types::{
+    ApiKeyId, ConnectionId, CustomDomainId, InvitationId, OrgId, TenantId, Timestamp,
+};
 
 use super::StoreResult;
-use crate::model::{ApiKey, Invitation, OrgConnection, Page};
+use crate::model::{ApiKey, CustomDomain, Invitation, OrgConnection, Page};
 
 /// Connections enabled per organization.
 #[async_trait]
@@ -111,4 +113,35 @@ pub trait ApiKeyRepo {
         id: &ApiKeyId,
         at: Timestamp,
     ) -> StoreResult<bool>;
+}
+
+/// Custom domains of tenants. Every method but [`CustomDomainRepo::custom_domain_by_host`]
+/// is tenant-scoped; that one is install-wide by nature (a request's `Host` names the
+/// tenant), and its caller must route only to the tenant of the row it returns.
+#[async_trait]
+pub trait CustomDomainRepo {
+    /// Add a domain; `false` when any tenant already has it (the domain is unique in the
+    /// installation).
+    async fn custom_domain_insert(&mut self, d: &CustomDomain) -> StoreResult<bool>;
+    async fn custom_domain_get(
+        &mut self,
+        t: &TenantId,
+        id: &CustomDomainId,
+    ) -> StoreResult<Option<CustomDomain>>;
+    /// The tenant's domains, in name order.
+    async fn custom_domain_list(&mut self, t: &TenantId) -> StoreResult<Vec<CustomDomain>>;
+    /// Mark a pending domain `ready`; `false` when it is not (any longer) pending.
+    async fn custom_domain_mark_ready(
+        &mut self,
+        t: &TenantId,
+        id: &CustomDomainId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn custom_domain_delete(
+        &mut self,
+        t: &TenantId,
+        id: &CustomDomainId,
+    ) -> StoreResult<bool>;
+    /// The domain named by a request's host, whatever its tenant and status.
+    async fn custom_domain_by_host(&mut self, domain: &str) -> StoreResult<Option<CustomDomain>>;
 }

@@ -13,6 +13,7 @@ mod access;
 mod audit;
 mod counters;
 mod directory;
+mod dns;
 mod keys;
 mod login;
 mod management;
@@ -22,9 +23,10 @@ pub use access::{ApiRepo, AppRepo, RoleRepo};
 pub use audit::{AuditRepo, AuditSinkRepo};
 pub use counters::{DATABASE_COUNTERS, DatabaseCounters, RateCounters};
 pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
+pub use dns::{DnsError, NoResolver, TxtResolver};
 pub use keys::{AdminRepo, KeyRepo};
 pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};
-pub use management::{ApiKeyRepo, InvitationRepo, OrgConnectionRepo};
+pub use management::{ApiKeyRepo, CustomDomainRepo, InvitationRepo, OrgConnectionRepo};
 pub use oauth::{GrantRepo, SessionRepo, TokenRepo, USER_FAMILIES_REVOKED};
 
 use crate::StoreError;
@@ -89,6 +91,7 @@ pub trait Tx:
     + OutboxRepo
     + RateRepo
     + BrandingRepo
+    + CustomDomainRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;

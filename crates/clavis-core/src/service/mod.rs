@@ -82,6 +82,8 @@ pub struct Core {
     pub rate_counters: Arc<dyn crate::ports::RateCounters>,
     /// How often the shared counters failed and the database's counted instead.
     pub rate_fallbacks: Arc<RateFallbacks>,
+    /// Looks up the TXT records that prove ownership of custom domains.
+    pub dns: Arc<dyn crate::ports::TxtResolver>,
 }
 
 impl Core {
@@ -100,6 +102,7 @@ impl Core {
             smtp_enabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             rate_counters: Arc::new(crate::ports::DatabaseCounters::new(store.clone())),
             rate_fallbacks: Arc::new(RateFallbacks::default()),
+            dns: Arc::new(crate::ports::NoResolver),
             store,
             clock,
             rng,
@@ -119,6 +122,12 @@ impl Core {
     /// Install the login extension points (the Actions engine; tests).
     pub fn with_hooks(mut self, hooks: Arc<dyn lifecycle::LoginHooks>) -> Self {
         self.hooks = hooks;
+        self
+    }
+
+    /// Install the DNS resolver used to verify custom domains.
+    pub fn with_dns(mut self, dns: Arc<dyn crate::ports::TxtResolver>) -> Self {
+        self.dns = dns;
         self
     }
 

@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod audit_sinks;
+mod custom_domains;
 mod directory;
 mod keys;
 mod login;

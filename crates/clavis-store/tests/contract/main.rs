@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod audit_records;
 mod authz_version;
+mod custom_domains;
 mod directory;
 mod keys;
 mod login;

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod branding;
 pub mod clients;
 pub mod connections;
+pub mod custom_domains;
 pub mod domains;
 pub mod email_admin;
 pub mod organizations;
@@ -94,4 +95,7 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "read:email_templates",
     "update:email_templates",
     "read:email_outbox",
+    "read:custom_domains",
+    "create:custom_domains",
+    "delete:custom_domains",
 ];
