@@ -1,20 +1,27 @@
-//! Serving a tenant at its custom domain. Runs before routing: a request whose `Host` is a
-//! `ready` custom domain of a tenant (never `X-Forwarded-Host`, which any client can send)
-//! is routed into that tenant — `/x` becomes `/t/{slug}/x`, a path already under the
+//! Serving a tenant at its custom domain. Runs before routing: a request whose host is a
+//! `ready` custom domain of a tenant is routed into that tenant. The host is the authority
+//! of an absolute-form request target when there is one (RFC 9112 §3.2.2: it wins over
+//! `Host`), else the `Host` header (HTTP/2's `:authority` is the target's authority);
+//! compared lower case, without the port and a final dot; never `X-Forwarded-Host`, which
+//! any client can send. Several `Host` headers, or an invalid one, are answered 400. A
+//! `ready` host is routed into its tenant — `/x` becomes `/t/{slug}/x`, a path already under the
 //! tenant's own `/t/{slug}/` stays, and a path under another `/t/…/` is answered 404, so a
-//! custom domain reaches only its tenant. The request carries a [`ServedAt`] extension,
+//! custom domain reaches only its tenant. The rewritten URI also replaces the request's
+//! `OriginalUri` (set by the outer router), which extractors read the tenant from. The request carries a [`ServedAt`] extension,
 //! from which handlers take the issuer of the request ([`crate::Context::request_issuer`]).
 //!
 //! On the way back, cookies scoped to `Path=/t/{slug}/` are scoped to `Path=/` (the whole
 //! host belongs to the tenant, and the browser sees paths without the prefix), so the
 //! session set by a login at the domain is sent to its `/authorize`.
 //!
-//! The public URL's host and every unknown host pass unchanged. The stylesheet of the
+//! The public URL's host and every host that is not in the routing snapshot pass unchanged
+//! (to the canonical surface; never a 5xx for a host, whatever the database does). The stylesheet of the
 //! hosted pages (`/assets/…`, the same for every tenant) is served as is.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::uri::Authority;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -42,21 +49,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Served {
 /// Paths served the same on every host.
 const SHARED_PREFIXES: &[&str] = &["/assets/"];
 
-/// The host a request names: the authority of an absolute-form target, else `Host`;
-/// lower case, without the port.
-fn request_host(req: &Request) -> Option<String> {
-    let raw = match req.uri().authority() {
-        Some(a) => a.host().to_owned(),
-        None => req.headers().get(header::HOST)?.to_str().ok()?.to_owned(),
+/// The host a request names: the authority of an absolute-form target, else `Host`; lower
+/// case, without the port and a final dot. `Err` for several `Host` headers or an invalid
+/// `Host` (RFC 9112 §3.2: 400).
+fn request_host(req: &Request) -> Result<Option<String>, &'static str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err("a request may carry one Host header");
+    }
+    let host = match (req.uri().authority(), first) {
+        (Some(a), _) => a.host().to_owned(),
+        (None, None) => return Ok(None),
+        (None, Some(v)) => {
+            let invalid = "the Host header is not a valid host";
+            let v = v.to_str().map_err(|_| invalid)?;
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let a: Authority = v.parse().map_err(|_| invalid)?;
+            // No user info, a host, and a port of digits only (the parser lets any through).
+            let port = a.as_str().strip_prefix(a.host()).ok_or(invalid)?;
+            let digits = port.strip_prefix(':').unwrap_or(port);
+            if a.host().is_empty()
+                || a.as_str().contains('@')
+                || !(port.is_empty() || port.starts_with(':'))
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(invalid);
+            }
+            a.host().to_owned()
+        }
     };
-    let host = if raw.starts_with('[') {
-        raw.split(']').next().map(|h| format!("{h}]"))?
-    } else {
-        raw.rsplit_once(':')
-            .map_or(raw.as_str(), |(h, _)| h)
-            .to_owned()
-    };
-    Some(host.trim_end_matches('.').to_ascii_lowercase())
+    Ok(Some(host.trim_end_matches('.').to_ascii_lowercase()))
 }
 
 /// Where a path at the custom domain of tenant `slug` goes: `None` when it names another
@@ -95,17 +120,17 @@ fn widen_cookie_path(v: &str, slug: &str) -> Option<String> {
 }
 
 pub(crate) async fn route(State(ctx): State<ApiContext>, mut req: Request, next: Next) -> Response {
-    let Some(host) = request_host(&req) else {
-        return next.run(req).await;
+    let host = match request_host(&req) {
+        Ok(Some(host)) => host,
+        Ok(None) => return next.run(req).await,
+        Err(why) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why).into_response();
+        }
     };
     if ctx.public_host.as_deref() == Some(host.as_str()) {
         return next.run(req).await;
     }
-    let found = match ctx.core.custom_domain_route(&host).await {
-        Ok(found) => found,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Some(found) = found else {
+    let Some(found) = ctx.core.custom_domain_route(&host).await else {
         return next.run(req).await;
     };
     let slug = found.tenant_slug.clone();
@@ -122,7 +147,11 @@ pub(crate) async fn route(State(ctx): State<ApiContext>, mut req: Request, next:
         Err(_) => return ApiError::not_found("page").into_response(),
     };
     match Uri::from_parts(parts) {
-        Ok(uri) => *req.uri_mut() = uri,
+        Ok(uri) => {
+            // Extractors that read the tenant from the path before nesting see it too.
+            req.extensions_mut().insert(OriginalUri(uri.clone()));
+            *req.uri_mut() = uri;
+        }
         Err(_) => return ApiError::not_found("page").into_response(),
     }
     req.extensions_mut().insert(ServedAt {
@@ -183,6 +212,53 @@ mod tests {
         // anything else is a path below the tenant, whatever it looks like
         assert_eq!(rewrite("//t/other", "acme").unwrap(), "/t/acme//t/other");
         assert_eq!(rewrite("/T/other", "acme").unwrap(), "/t/acme/T/other");
+    }
+
+    fn host_of(target: &str, hosts: &[&[u8]]) -> Result<Option<String>, &'static str> {
+        let mut req = Request::builder().uri(target);
+        for h in hosts {
+            req = req.header(header::HOST, HeaderValue::from_bytes(h).unwrap());
+        }
+        request_host(&req.body(axum::body::Body::empty()).unwrap())
+    }
+
+    #[test]
+    fn the_host_of_a_request() {
+        let ok = |t: &str, h: &[&[u8]]| host_of(t, h).unwrap();
+        assert_eq!(
+            ok("/x", &[b"login.acme.example"]).unwrap(),
+            "login.acme.example"
+        );
+        assert_eq!(
+            ok("/x", &[b"Login.ACME.example:8443"]).unwrap(),
+            "login.acme.example"
+        );
+        assert_eq!(
+            ok("/x", &[b"login.acme.example."]).unwrap(),
+            "login.acme.example"
+        );
+        assert_eq!(ok("/x", &[b"[::1]:80"]).unwrap(), "[::1]");
+        assert_eq!(ok("/x", &[]), None);
+        assert_eq!(ok("/x", &[b""]), None);
+        // the absolute-form target wins over Host
+        assert_eq!(
+            ok("http://Login.acme.example/x", &[b"other.example"]).unwrap(),
+            "login.acme.example"
+        );
+        for bad in [
+            &[b"a.example".as_slice(), b"b.example"][..],
+            &[b"a.example", b"a.example"],
+            &[b"a b.example"],
+            &[b"user@a.example"],
+            &[b"a.example/x"],
+            &[b":80"],
+            &[b"a.example:port"],
+            &[b"caf\xc3\xa9.example"],
+        ] {
+            assert!(host_of("/x", bad).is_err(), "{bad:?}");
+        }
+        // several Host headers are refused whatever the target
+        assert!(host_of("http://a.example/x", &[b"a.example", b"b.example"]).is_err());
     }
 
     #[test]

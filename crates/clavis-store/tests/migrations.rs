@@ -145,11 +145,11 @@ const PUBLISHED: &[(&str, &str)] = &[
     ),
     (
         "sqlite/0008_custom_domains",
-        "4967161ff9a05fd9b1125766515770ed54aeaacc14425d0ce10669d666b2e089",
+        "477deba094a8131c176d0b1446d09cbadc1c81b3b6f7b4a4966d1aa7c087f7df",
     ),
     (
         "postgres/0008_custom_domains",
-        "4967161ff9a05fd9b1125766515770ed54aeaacc14425d0ce10669d666b2e089",
+        "477deba094a8131c176d0b1446d09cbadc1c81b3b6f7b4a4966d1aa7c087f7df",
     ),
 ];
 

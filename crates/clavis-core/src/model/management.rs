@@ -66,8 +66,8 @@ pub struct ApiKey {
 }
 
 /// A custom domain mapped to a tenant: served as the tenant's issuer `{scheme}://{domain}`
-/// once its DNS TXT record proved ownership (`status` = `ready`). Unique in the
-/// installation.
+/// once its DNS TXT record proved ownership (`status` = `ready`). `ready` for at most one
+/// tenant of the installation; several tenants may hold it pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomDomain {
     pub tenant_id: TenantId,
@@ -79,4 +79,12 @@ pub struct CustomDomain {
     pub verification_token: String,
     pub created_at: Timestamp,
     pub verified_at: Option<Timestamp>,
+}
+
+/// Where a request's host is routed: a `ready` custom domain of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRoute {
+    pub domain: String,
+    pub tenant_id: TenantId,
+    pub tenant_slug: String,
 }

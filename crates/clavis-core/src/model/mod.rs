@@ -23,7 +23,7 @@ pub use login::{
     AttackProtection, Branding, BrandingSettings, Consent, EmailState, EmailTemplate, Lockout,
     Logo, OrgDomain, OutboxEmail, PasswordPolicy, TicketKind, UniversalLogin, UserTicket,
 };
-pub use management::{ApiKey, CustomDomain, Invitation, OrgConnection};
+pub use management::{ApiKey, CustomDomain, DomainRoute, Invitation, OrgConnection};
 pub use oauth::{AuthorizationCode, ClientGrant, RefreshToken, Session, TokenFamily};
 
 /// A JSON object (`user_metadata`, `app_metadata`, connection options…).

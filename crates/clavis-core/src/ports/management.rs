@@ -7,7 +7,7 @@ use clavis_types::{
 };
 
 use super::StoreResult;
-use crate::model::{ApiKey, CustomDomain, Invitation, OrgConnection, Page};
+use crate::model::{ApiKey, CustomDomain, DomainRoute, Invitation, OrgConnection, Page};
 
 /// Connections enabled per organization.
 #[async_trait]
@@ -115,13 +115,24 @@ pub trait ApiKeyRepo {
     ) -> StoreResult<bool>;
 }
 
-/// Custom domains of tenants. Every method but [`CustomDomainRepo::custom_domain_by_host`]
+/// How [`CustomDomainRepo::custom_domain_mark_ready`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkReady {
+    /// The pending domain is now `ready`.
+    Ready,
+    /// The domain is not (any longer) pending.
+    NotPending,
+    /// Another tenant's row of the same domain is `ready`: nothing changed.
+    TakenElsewhere,
+}
+
+/// Custom domains of tenants. Every method but [`CustomDomainRepo::custom_domain_routes`]
 /// is tenant-scoped; that one is install-wide by nature (a request's `Host` names the
-/// tenant), and its caller must route only to the tenant of the row it returns.
+/// tenant), and its caller must route a host only to the tenant of its row.
 #[async_trait]
 pub trait CustomDomainRepo {
-    /// Add a domain; `false` when any tenant already has it (the domain is unique in the
-    /// installation).
+    /// Add a pending domain; `false` when this tenant already has it. Other tenants' rows
+    /// of the same domain do not matter here (only one may become `ready`).
     async fn custom_domain_insert(&mut self, d: &CustomDomain) -> StoreResult<bool>;
     async fn custom_domain_get(
         &mut self,
@@ -130,18 +141,19 @@ pub trait CustomDomainRepo {
     ) -> StoreResult<Option<CustomDomain>>;
     /// The tenant's domains, in name order.
     async fn custom_domain_list(&mut self, t: &TenantId) -> StoreResult<Vec<CustomDomain>>;
-    /// Mark a pending domain `ready`; `false` when it is not (any longer) pending.
+    /// Mark a pending domain `ready`, unless another tenant's row of the same domain is
+    /// `ready` (checked in this transaction; the partial unique index settles a race).
     async fn custom_domain_mark_ready(
         &mut self,
         t: &TenantId,
         id: &CustomDomainId,
         at: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<MarkReady>;
     async fn custom_domain_delete(
         &mut self,
         t: &TenantId,
         id: &CustomDomainId,
     ) -> StoreResult<bool>;
-    /// The domain named by a request's host, whatever its tenant and status.
-    async fn custom_domain_by_host(&mut self, domain: &str) -> StoreResult<Option<CustomDomain>>;
+    /// Every `ready` domain of the installation with its tenant (the routing snapshot).
+    async fn custom_domain_routes(&mut self) -> StoreResult<Vec<DomainRoute>>;
 }

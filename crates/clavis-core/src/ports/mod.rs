@@ -26,7 +26,7 @@ pub use directory::{ConnectionRepo, OrgRepo, TeamRepo, TenantRepo, UserRepo};
 pub use dns::{DnsError, NoResolver, TxtResolver};
 pub use keys::{AdminRepo, KeyRepo};
 pub use login::{BrandingRepo, ConsentRepo, OutboxRepo, PasswordHistoryRepo, RateRepo, TicketRepo};
-pub use management::{ApiKeyRepo, CustomDomainRepo, InvitationRepo, OrgConnectionRepo};
+pub use management::{ApiKeyRepo, CustomDomainRepo, InvitationRepo, MarkReady, OrgConnectionRepo};
 pub use oauth::{GrantRepo, SessionRepo, TokenRepo, USER_FAMILIES_REVOKED};
 
 use crate::StoreError;

@@ -76,10 +76,8 @@ pub struct Caches {
     /// (tenant id, user id) → the user's unsealed audit key, or erased
     /// ([`super::audit_subjects`]; [`super::AUDIT_SUBJECT_CACHE_SECS`]).
     pub audit_subjects: TtlCache<(clavis_types::TenantId, String), super::SubjectState>,
-    /// Request host → the tenant it serves as a `ready` custom domain, or none (misses are
-    /// cached too: every request on an unknown host asks; the cache stays bounded).
-    pub custom_domains:
-        TtlCache<String, Option<Arc<super::management::custom_domains::DomainRoute>>>,
+    /// The routing snapshot of `ready` custom domains (host → tenant), install-wide.
+    pub custom_domains: super::management::custom_domains::DomainSnapshot,
 }
 
 impl Default for Caches {
@@ -90,9 +88,7 @@ impl Default for Caches {
             apis: TtlCache::new(CONFIG_CACHE_SECS),
             grants: TtlCache::new(CONFIG_CACHE_SECS),
             audit_subjects: TtlCache::new(super::AUDIT_SUBJECT_CACHE_SECS),
-            custom_domains: TtlCache::new(
-                super::management::custom_domains::CUSTOM_DOMAIN_CACHE_SECS,
-            ),
+            custom_domains: Default::default(),
         }
     }
 }

@@ -4,47 +4,88 @@
 //!
 //! Rules enforced here:
 //! - a domain is a lower-cased DNS host name (letters, digits and hyphens in labels of
-//!   1–63 characters, at least two labels, at most 253 characters), never an IP literal,
-//!   a wildcard, a name with a port, or the host of the public URL;
-//! - a domain belongs to at most one tenant of the installation (409), and a tenant has at
-//!   most [`MAX_CUSTOM_DOMAINS_PER_TENANT`];
+//!   1–63 characters, at least two labels, at most [`MAX_DOMAIN_LEN`] characters so that
+//!   `_clavis-challenge.{domain}` is a valid DNS name), never an IP literal, a wildcard, a
+//!   name with a port, or the host of the public URL;
+//! - registering claims nothing: several tenants may hold the same domain pending (so no
+//!   tenant can squat a domain, nor learn what others registered); a domain is `ready` for
+//!   at most one tenant, checked when it is verified, after the caller proved control of
+//!   its DNS (409 then); a tenant registers a domain once and has at most
+//!   [`MAX_CUSTOM_DOMAINS_PER_TENANT`];
 //! - verification looks up `_clavis-challenge.{domain}` and compares each TXT record with
 //!   `clavis-domain-verification={token}` in constant time; only then is the domain
-//!   `ready`, and only `ready` domains are routed ([`Core::custom_domain_route`]);
+//!   `ready`, and only `ready` domains are routed ([`Core::custom_domain_route`]), from an
+//!   install-wide in-memory snapshot refreshed at most every [`CUSTOM_DOMAIN_CACHE_SECS`]
+//!   by one request at a time and reloaded at once on the node that changes a domain (an
+//!   unknown host costs no database query, and a failed refresh keeps the last snapshot);
 //! - a token verified by this tenant names an issuer this tenant accepts only when it is
 //!   the canonical issuer or one of *this* tenant's ready domains
 //!   ([`Core::accepts_issuer`]);
 //! - every change appends `custom_domain.created|verified|deleted` in the same transaction.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
-use clavis_types::{CustomDomainId, CustomDomainStatus, TenantId, random_base32};
+use clavis_types::{Clock, CustomDomainId, CustomDomainStatus, Timestamp, random_base32};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::CoreError;
+pub use crate::model::DomainRoute;
 use crate::model::{CustomDomain, JsonMap, Tenant};
-use crate::ports::Tx;
+use crate::ports::{MarkReady, Tx};
 use crate::service::{Core, RequestMeta};
 
 /// Most custom domains one tenant may register.
 pub const MAX_CUSTOM_DOMAINS_PER_TENANT: usize = 20;
-/// How long the host → tenant routing of a request is reused (hits and misses).
+/// How long the routing snapshot of `ready` domains is reused before a refresh: a change
+/// made on another node is seen within this time.
 pub const CUSTOM_DOMAIN_CACHE_SECS: i64 = 5;
 /// The label in front of the domain where the TXT record is published.
 pub const CHALLENGE_LABEL: &str = "_clavis-challenge";
+/// The longest domain: `_clavis-challenge.{domain}` must fit in a DNS name's 253.
+pub const MAX_DOMAIN_LEN: usize = 253 - CHALLENGE_LABEL.len() - 1;
 /// The start of the TXT record's value.
 pub const RECORD_PREFIX: &str = "clavis-domain-verification=";
 /// The only kind of custom domain: TLS terminates at the operator's proxy.
 pub const SELF_MANAGED: &str = "self_managed_certs";
 
-/// Where a request's host is routed: a `ready` custom domain of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainRoute {
-    pub domain: String,
-    pub tenant_id: TenantId,
-    pub tenant_slug: String,
+type Routes = Arc<HashMap<String, Arc<DomainRoute>>>;
+
+/// The install-wide routing snapshot: every `ready` domain → its tenant.
+#[derive(Debug, Default)]
+pub struct DomainSnapshot {
+    routes: RwLock<Routes>,
+    /// When a refresh was last tried (successful or not); `None` before the first one and
+    /// after a failed reload following a change on this node.
+    tried_at: Mutex<Option<Timestamp>>,
+    /// Held by the one request that refreshes.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl DomainSnapshot {
+    fn current(&self) -> Routes {
+        self.routes.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn tried_at(&self) -> Option<Timestamp> {
+        self.tried_at.lock().ok().and_then(|t| *t)
+    }
+
+    fn fresh(&self, clock: &dyn Clock) -> bool {
+        let now = clock.now().as_millis();
+        self.tried_at().is_some_and(|at| {
+            let at = at.as_millis();
+            now >= at && now - at < CUSTOM_DOMAIN_CACHE_SECS * 1000
+        })
+    }
+
+    fn set_tried(&self, at: Option<Timestamp>) {
+        if let Ok(mut t) = self.tried_at.lock() {
+            *t = at;
+        }
+    }
 }
 
 /// A custom domain to register.
@@ -52,7 +93,7 @@ pub struct DomainRoute {
 #[serde(deny_unknown_fields)]
 pub struct CustomDomainInput {
     /// A host name such as `login.acme.example` (stored lower case).
-    #[schema(max_length = 253)]
+    #[schema(max_length = 235)]
     pub domain: String,
     /// `self_managed_certs`: TLS terminates at your proxy, which passes the `Host` header.
     #[serde(rename = "type")]
@@ -147,8 +188,14 @@ pub fn parse_custom_domain(raw: &str, public_host: Option<&str>) -> Result<Strin
     let bad = |why: &str| CoreError::invalid("domain", why.to_owned());
     let d = raw.trim().to_ascii_lowercase();
     let d = d.strip_suffix('.').unwrap_or(&d);
-    if d.is_empty() || d.len() > 253 {
-        return Err(bad("must be a host name of 1 to 253 characters"));
+    if d.is_empty() {
+        return Err(bad("must be a host name such as `login.acme.example`"));
+    }
+    if d.len() > MAX_DOMAIN_LEN {
+        return Err(bad(&format!(
+            "must be at most {MAX_DOMAIN_LEN} characters: the TXT record's name \
+             `{CHALLENGE_LABEL}.{{domain}}` must fit in the 253 characters of a DNS name"
+        )));
     }
     if d.contains('*') {
         return Err(bad("must not be a wildcard"));
@@ -207,41 +254,63 @@ impl Core {
     }
 
     /// The tenant a request's host serves as a `ready` custom domain; `None` for any other
-    /// host (cached for [`CUSTOM_DOMAIN_CACHE_SECS`], misses included).
-    pub async fn custom_domain_route(
-        &self,
-        host: &str,
-    ) -> Result<Option<Arc<DomainRoute>>, CoreError> {
-        if let Some(hit) = self.caches.custom_domains.get(host, &*self.clock) {
-            return Ok(hit);
+    /// host. Read from the routing snapshot: never a database query per host, never an
+    /// error (a failed refresh keeps the last snapshot).
+    pub async fn custom_domain_route(&self, host: &str) -> Option<Arc<DomainRoute>> {
+        let snap = &self.caches.custom_domains;
+        if !snap.fresh(&*self.clock) {
+            if snap.tried_at().is_none() {
+                // No snapshot yet (or a reload after a change failed): wait for one.
+                let _one = snap.refresh.lock().await;
+                if snap.tried_at().is_none() {
+                    self.refresh_domains().await;
+                }
+            } else if let Ok(_one) = snap.refresh.try_lock() {
+                // Stale: this request refreshes; the others use the current snapshot.
+                if !snap.fresh(&*self.clock) {
+                    self.refresh_domains().await;
+                }
+            }
         }
-        // Only something that can be a registered domain reaches the database.
-        let route = match parse_custom_domain(host, None) {
-            Ok(d) if d == host => self.load_route(host).await?,
-            _ => None,
-        };
-        self.caches
-            .custom_domains
-            .put(host.to_owned(), route.clone(), &*self.clock);
-        Ok(route)
+        snap.current().get(host).cloned()
     }
 
-    async fn load_route(&self, host: &str) -> Result<Option<Arc<DomainRoute>>, CoreError> {
-        let mut tx = self.store.read().await?;
-        let Some(d) = tx.custom_domain_by_host(host).await? else {
-            return Ok(None);
-        };
-        if d.status != CustomDomainStatus::Ready {
-            return Ok(None);
+    /// Reload the snapshot (the caller holds the refresh lock). On failure the last
+    /// snapshot stays; the next try comes after [`CUSTOM_DOMAIN_CACHE_SECS`].
+    async fn refresh_domains(&self) -> bool {
+        let snap = &self.caches.custom_domains;
+        let loaded = async {
+            let mut tx = self.store.read().await?;
+            Ok::<_, CoreError>(tx.custom_domain_routes().await?)
         }
-        let Some(tenant) = tx.tenant_get(&d.tenant_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Arc::new(DomainRoute {
-            domain: d.domain,
-            tenant_id: tenant.id,
-            tenant_slug: tenant.slug.as_str().to_owned(),
-        })))
+        .await;
+        snap.set_tried(Some(self.clock.now()));
+        match loaded {
+            Ok(list) => {
+                let map: HashMap<_, _> = list
+                    .into_iter()
+                    .map(|r| (r.domain.clone(), Arc::new(r)))
+                    .collect();
+                if let Ok(mut routes) = snap.routes.write() {
+                    *routes = Arc::new(map);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "custom domains: refresh failed; the last snapshot stays");
+                false
+            }
+        }
+    }
+
+    /// After a change on this node: reload the snapshot now (after any refresh already
+    /// running); when that fails, the next request tries again.
+    async fn reload_domains(&self) {
+        let snap = &self.caches.custom_domains;
+        let _one = snap.refresh.lock().await;
+        if !self.refresh_domains().await {
+            snap.set_tried(None);
+        }
     }
 
     /// Whether `iss`, found in a token this tenant verifies, names this tenant: the issuer
@@ -269,7 +338,7 @@ impl Core {
         }
         Ok(self
             .custom_domain_route(host)
-            .await?
+            .await
             .is_some_and(|r| r.tenant_id == tenant.id))
     }
 
@@ -294,7 +363,8 @@ impl Core {
             .ok_or(CoreError::NotFound("custom domain"))
     }
 
-    /// Register a custom domain, pending verification; 409 when any tenant has it.
+    /// Register a custom domain, pending verification; 409 when this tenant already has it
+    /// (other tenants' registrations are neither checked nor revealed here).
     pub async fn mgmt_custom_domain_create(
         &self,
         tenant: &Tenant,
@@ -326,7 +396,7 @@ impl Core {
         }
         if !tx.custom_domain_insert(&d).await? {
             return Err(CoreError::Conflict(format!(
-                "the domain `{}` is already registered",
+                "this tenant already registered the domain `{}`",
                 d.domain
             )));
         }
@@ -355,7 +425,7 @@ impl Core {
         self.custom_domain_audit(&mut *tx, tenant, "custom_domain.deleted", &d, meta)
             .await?;
         tx.commit().await?;
-        self.caches.custom_domains.remove(&d.domain);
+        self.reload_domains().await;
         Ok(())
     }
 
@@ -377,8 +447,10 @@ impl Core {
         let found = match self.dns.txt(&name).await {
             Ok(found) => found,
             Err(e) => {
+                // The resolver's error names its nameservers: logged, not shown.
+                tracing::warn!(lookup = %name, error = %e, "custom domain: DNS lookup failed");
                 let mut view = CustomDomainView::from(&d);
-                view.error = Some(format!("the DNS lookup of `{name}` failed: {e}"));
+                view.error = Some("the DNS lookup failed; try again later".to_owned());
                 return Ok(view);
             }
         };
@@ -399,21 +471,30 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if tx.custom_domain_mark_ready(&tenant.id, id, now).await? {
-            let ready = CustomDomain {
-                status: CustomDomainStatus::Ready,
-                verified_at: Some(now),
-                ..d
-            };
-            self.custom_domain_audit(&mut *tx, tenant, "custom_domain.verified", &ready, meta)
-                .await?;
+        match tx.custom_domain_mark_ready(&tenant.id, id, now).await? {
+            MarkReady::Ready => {
+                let ready = CustomDomain {
+                    status: CustomDomainStatus::Ready,
+                    verified_at: Some(now),
+                    ..d
+                };
+                self.custom_domain_audit(&mut *tx, tenant, "custom_domain.verified", &ready, meta)
+                    .await?;
+            }
+            MarkReady::NotPending => {}
+            MarkReady::TakenElsewhere => {
+                return Err(CoreError::Conflict(format!(
+                    "the domain `{}` is already in use by another tenant",
+                    d.domain
+                )));
+            }
         }
         let current = tx
             .custom_domain_get(&tenant.id, id)
             .await?
             .ok_or(CoreError::NotFound("custom domain"))?;
         tx.commit().await?;
-        self.caches.custom_domains.remove(&current.domain);
+        self.reload_domains().await;
         Ok(CustomDomainView::from(&current))
     }
 
@@ -447,6 +528,19 @@ mod tests {
         assert_eq!(p("a-b.co.uk").unwrap(), "a-b.co.uk");
         assert_eq!(p("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
         let long = format!("{}.example", vec!["a".repeat(63); 4].join("."));
+        // 235 characters verify (the TXT record's name is 253); 236 cannot.
+        let at_most = format!(
+            "{}.{}.example",
+            "a".repeat(63),
+            vec!["b".repeat(63); 2].join(".")
+        );
+        let at_most = format!("{}{at_most}", "c".repeat(235 - at_most.len() - 1) + ".");
+        assert_eq!(at_most.len(), 235);
+        assert_eq!(p(&at_most).unwrap(), at_most);
+        assert_eq!(challenge_name(&at_most).len(), 253);
+        let over = format!("d{at_most}");
+        let e = p(&over).unwrap_err().to_string();
+        assert!(e.contains("235") && e.contains("_clavis-challenge"), "{e}");
         for bad in [
             "",
             "localhost",
