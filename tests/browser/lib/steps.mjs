@@ -19,6 +19,7 @@ import { check } from './harness.mjs';
 export const HEADINGS = {
   login: ['login.title'],
   password: ['password_step.title'],
+  login_code: ['login_code.title'],
   signup: ['signup.title'],
   verify: ['verify.title'],
   verified: ['verify.done_title'],

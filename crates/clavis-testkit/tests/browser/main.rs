@@ -17,6 +17,8 @@ mod branding;
 mod common;
 mod kit;
 
+use clavis_core::model::{OrgConnection, OrgDomain};
+use clavis_types::ConnectionId;
 use kit::{Request, callback_of, run_flow, setup};
 use serde_json::json;
 
@@ -47,6 +49,7 @@ both_languages!(
     signup_verify_by_link_login_consent => signup("link"),
     forgot_password_reset_login => reset,
     lockout_unlock_by_email_login => lockout,
+    passwordless_code_consent => passwordless,
     error_pages => errors,
 );
 
@@ -153,6 +156,76 @@ async fn lockout(locale: &str) {
     assert_eq!(result["locked_status"], json!(429));
     let claims = su.redeem(&callback_of(&result), req).await;
     assert_eq!(claims.subject().as_str(), user.id.as_str());
+}
+
+/// (e) Home-realm discovery to a passwordless `email` connection: identifier → code page
+/// (wrong code, new code) → the emailed code → consent → callback; the ID token names the
+/// user, whose address is now verified.
+async fn passwordless(locale: &str) {
+    let su = setup(false, true).await;
+    let email = format!("dana.{locale}@acme.example");
+    let token =
+        su.s.mgmt_token(kit::TENANT, &["create:connections", "create:users"])
+            .await;
+    let conns = format!("/t/{}/api/v2/connections", kit::TENANT);
+    let r =
+        su.s.client
+            .send(
+                "POST",
+                &conns,
+                &token,
+                Some(&json!({"name": "acme-email", "strategy": "email"})),
+            )
+            .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let conn = ConnectionId::parse(r.json()["id"].as_str().unwrap()).unwrap();
+    let users = format!("/t/{}/api/v2/users", kit::TENANT);
+    let r =
+        su.s.client
+            .send(
+                "POST",
+                &users,
+                &token,
+                Some(&json!({"email": email, "connection": "acme-email"})),
+            )
+            .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let user_id = r.json()["user_id"].as_str().unwrap().to_owned();
+    let fx = su.s.fixtures(kit::TENANT);
+    let acme = fx.org("acme", &[]).await;
+    let tenant = fx.tenant().await;
+    let mut tx = su.s.core.store.begin().await.unwrap();
+    tx.org_connection_insert(&OrgConnection {
+        tenant_id: tenant.id.clone(),
+        org_id: acme.id.clone(),
+        connection_id: conn.clone(),
+        assign_membership_on_login: true,
+        show_as_button: false,
+        created_at: su.s.core.now(),
+    })
+    .await
+    .unwrap();
+    tx.org_domain_insert(&OrgDomain {
+        tenant_id: tenant.id.clone(),
+        domain: "acme.example".into(),
+        org_id: acme.id.clone(),
+        connection_id: Some(conn),
+        created_at: su.s.core.now(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let req = Request::new();
+    let input = su.input(
+        &req,
+        locale,
+        json!({ "email": email, "app_name": APP_NAME, "scope_words": SCOPE_WORDS }),
+    );
+    let result = run_flow("passwordless.mjs", &input).await;
+    let claims = su.redeem(&callback_of(&result), req).await;
+    assert_eq!(claims.subject().as_str(), user_id);
+    assert_eq!(claims.email().map(|e| e.as_str()), Some(email.as_str()));
+    assert_eq!(claims.email_verified(), Some(true), "verified by the code");
 }
 
 /// Error pages in the chosen language: 4xx, what happened, what to do, no internals.
