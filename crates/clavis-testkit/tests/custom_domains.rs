@@ -13,13 +13,16 @@
 mod common;
 
 use clavis_core::service::management::api_keys::ORG_LEVEL_SCOPES;
-use clavis_testkit::{Backend, DnsServer, Landing, MGMT_SCOPES, Reply, TestServer, proxied_client};
+use clavis_testkit::{Backend, DnsServer, Landing, MGMT_SCOPES, TestServer, proxied_client};
 use common::*;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
+mod custom_domains_kit;
+
+use custom_domains_kit::*;
 use serde_json::{Value, json};
 
 clavis_testkit::on_both!(
@@ -29,34 +32,7 @@ clavis_testkit::on_both!(
     registration_is_refused_for_bad_input_and_other_callers,
 );
 
-const DOMAIN: &str = "login.acme.example";
-const ISSUER: &str = "http://login.acme.example";
 const CB: &str = "https://rp.example.com/callback";
-
-async fn start(b: Backend) -> (TestServer, DnsServer) {
-    let dns = DnsServer::start().await;
-    let addr = dns.addr.to_string();
-    let s = TestServer::start_with(b, |c| c.dns_nameserver = Some(addr)).await;
-    (s, dns)
-}
-
-async fn call(
-    s: &TestServer,
-    tenant: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Reply {
-    s.client
-        .send(
-            method,
-            &format!("/t/{tenant}/api/v2{path}"),
-            token,
-            body.as_ref(),
-        )
-        .await
-}
 
 /// Register `domain` for `tenant`, publish its TXT record and verify it: a ready domain.
 async fn ready_domain(s: &TestServer, dns: &DnsServer, tenant: &str, domain: &str) -> Value {

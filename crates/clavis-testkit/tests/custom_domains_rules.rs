@@ -11,7 +11,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clavis_testkit::{Backend, DnsServer, MGMT_SCOPES, Reply, TestServer};
-use serde_json::{Value, json};
+mod custom_domains_kit;
+
+use custom_domains_kit::*;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 clavis_testkit::on_both!(
@@ -23,34 +26,6 @@ clavis_testkit::on_both!(
     a_token_minted_at_a_deleted_domain_is_refused,
     txt_records_under_the_wrong_name_and_dns_failures,
 );
-
-const DOMAIN: &str = "login.acme.example";
-const ISSUER: &str = "http://login.acme.example";
-
-async fn start(b: Backend) -> (TestServer, DnsServer) {
-    let dns = DnsServer::start().await;
-    let addr = dns.addr.to_string();
-    let s = TestServer::start_with(b, |c| c.dns_nameserver = Some(addr)).await;
-    (s, dns)
-}
-
-async fn call(
-    s: &TestServer,
-    tenant: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Reply {
-    s.client
-        .send(
-            method,
-            &format!("/t/{tenant}/api/v2{path}"),
-            token,
-            body.as_ref(),
-        )
-        .await
-}
 
 /// Register `domain` for `tenant`: (id, TXT name, TXT value).
 async fn register(s: &TestServer, tenant: &str, domain: &str) -> (String, String, String) {
