@@ -38,15 +38,18 @@ pub(crate) async fn observe(
         .and_then(acceptable_request_id)
         .unwrap_or_else(|| clavis_types::random_base32(&*ctx.core.rng, 20));
     // Bounded label set: an arbitrary method must not create a new metrics series.
-    let method = match req.method().as_str() {
-        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
         _ => "other",
-    }
-    .to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    };
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let span =
         tracing::info_span!("http", request_id = %request_id, method = %method, route = %route);
     let mut resp = next.run(req).instrument(span.clone()).await;
@@ -60,7 +63,7 @@ pub(crate) async fn observe(
         );
     });
     ctx.metrics
-        .observe(&method, &route, status, elapsed.as_secs_f64());
+        .observe(method, route, status, elapsed.as_secs_f64());
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, v);

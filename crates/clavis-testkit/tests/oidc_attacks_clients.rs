@@ -299,14 +299,27 @@ async fn malformed_token_requests_never_500(b: Backend) {
             .await;
         assert_oauth_error(&r, 400, "invalid_request");
     }
-    // A JSON body, and no content type at all.
+    // A JSON body, no content type at all, and types that only begin like a form's.
     let url = s.client.url("/t/default/oauth/token");
+    let form_body = format!(
+        "grant_type=client_credentials&audience={}",
+        clavis_testkit::urlencode(API)
+    );
     for (ct, body) in [
         (
             Some("application/json"),
             json!({"grant_type": "client_credentials", "audience": API}).to_string(),
         ),
         (None, "grant_type=client_credentials".to_owned()),
+        (
+            Some("application/x-www-form-urlencodedx"),
+            form_body.clone(),
+        ),
+        (Some("application/x-www-form"), form_body.clone()),
+        (
+            Some("text/plain; x=application/x-www-form-urlencoded"),
+            form_body.clone(),
+        ),
     ] {
         let mut req = s.client.http.post(&url).header("authorization", &auth);
         if let Some(ct) = ct {
@@ -320,6 +333,26 @@ async fn malformed_token_requests_never_500(b: Backend) {
         };
         assert_oauth_error(&r, 400, "invalid_request");
     }
+    // The form type in any case and with a charset parameter is a form.
+    let resp = s
+        .client
+        .http
+        .post(&url)
+        .header("authorization", &auth)
+        .header(
+            "content-type",
+            "Application/X-WWW-Form-Urlencoded ; charset=UTF-8",
+        )
+        .body(form_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap()
+    );
     // Unsupported grant types, with a correctly authenticated client.
     for g in [
         "password",

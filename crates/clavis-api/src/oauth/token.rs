@@ -1,8 +1,9 @@
 //! `POST /oauth/token`, `/oauth/introspect`, `/oauth/revoke`: form bodies, client
 //! authentication from the `Authorization` header or the form.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -11,13 +12,29 @@ use clavis_core::oauth::{
 };
 use std::collections::HashMap;
 
-use super::{Meta, OAuthJson, single_params};
+use super::{Meta, OAuthJson};
 use crate::ApiContext;
 
-type Params = Result<Form<Vec<(String, String)>>, FormRejection>;
+type Params = Result<Bytes, BytesRejection>;
 
-fn form(p: Params) -> Result<HashMap<String, String>, OAuthJson> {
-    let Form(pairs) = p.map_err(|r| {
+/// The form body (RFC 6749 §3.2: `application/x-www-form-urlencoded`), each parameter once.
+fn form(headers: &HeaderMap, p: Params) -> Result<HashMap<String, String>, OAuthJson> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into());
+    }
+    let body = p.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             OAuthJson::with_status(
                 OAuthError::invalid_request(format!(
@@ -30,7 +47,14 @@ fn form(p: Params) -> Result<HashMap<String, String>, OAuthJson> {
             OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into()
         }
     })?;
-    Ok(single_params(pairs)?)
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        if out.contains_key(k.as_ref()) {
+            return Err(OAuthError::invalid_request(format!("parameter `{k}` is repeated")).into());
+        }
+        out.insert(k.into_owned(), v.into_owned());
+    }
+    Ok(out)
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -137,7 +161,7 @@ impl Prepared {
             .tenant_by_slug(tenant)
             .await
             .map_err(|_| OAuthError::invalid_request("unknown tenant"))?;
-        let mut form = form(params)?;
+        let mut form = form(headers, params)?;
         let auth = client_auth(headers, &mut form).map_err(OAuthJson::from)?;
         let issuer = ctx.request_issuer(tenant.slug.as_str(), served);
         let url = format!("{issuer}{path}");

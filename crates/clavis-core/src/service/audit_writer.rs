@@ -11,6 +11,10 @@ use crate::ports::Store;
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 1024;
+/// Times the writer yields to gather more events before a commit ([`linger`]).
+const LINGER_YIELDS: usize = 4;
+/// A batch this large is written without lingering.
+const LINGER_UNTIL: usize = 64;
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
@@ -43,11 +47,35 @@ impl AuditWriter {
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditEvent, Ack)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_len = 0;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Only under load (the last commit was shared): a lone request is not delayed.
+        if last_len > 1 || batch.len() > 1 {
+            linger(&mut rx, &mut batch).await;
+        }
+        last_len = batch.len();
         let (events, acks): (Vec<AuditEvent>, Vec<Ack>) = batch.drain(..).unzip();
         let result = write(&*store, events).await;
         for ack in acks {
             let _ = ack.send(result.clone());
+        }
+    }
+}
+
+/// Under load, let the requests already running on this runtime hand in their events
+/// before the commit, so that more of them share it (each commit rewrites the pages it
+/// touches, whatever the number of events).
+async fn linger(rx: &mut mpsc::Receiver<(AuditEvent, Ack)>, batch: &mut Vec<(AuditEvent, Ack)>) {
+    for _ in 0..LINGER_YIELDS {
+        if batch.len() >= LINGER_UNTIL {
+            return;
+        }
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
         }
     }
 }

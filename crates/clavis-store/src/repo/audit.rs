@@ -19,51 +19,88 @@ use clavis_types::{TenantId, Timestamp};
 use std::borrow::Cow;
 
 use crate::SqlTx;
+use crate::migrate::Dialect;
 use crate::sql::{Conn, Kind, Q, Row, Value, q};
 
 const COLUMNS: usize = 11;
-/// Multi-row insert sizes: few distinct statements to prepare, few round trips.
-const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+/// Most events inserted by one statement. On SQLite a batch of up to this many takes one
+/// statement of exactly its size (each size prepared once and then cached), so a group
+/// commit costs one round trip for its rows; PostgreSQL splits a batch into power-of-two
+/// chunks.
+const MAX_ROWS: usize = 64;
 /// Events read per statement when the legacy table is chained by the migration.
 const LEGACY_PAGE: u32 = 512;
 
-/// `INSERT INTO audit_log … VALUES ($1, …, $11), ($12, …)` for `rows` events.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT INTO audit_log … VALUES ($1, …, $11), ($12, …)` for `rows` events. SQLite
+/// gets anonymous `?` placeholders (bound in order): naming a numbered one costs SQLite a
+/// scan of all of the statement's parameter names, per parameter bound.
+fn insert_sql(rows: usize, dialect: Dialect) -> String {
     use std::fmt::Write as _;
     let mut sql = String::with_capacity(160 + rows * COLUMNS * 7);
+    sql.push_str(match dialect {
+        Dialect::Sqlite => "INSERT OR FAIL",
+        Dialect::Postgres => "INSERT",
+    });
     sql.push_str(
-        "INSERT INTO audit_log (tenant_id, seq, event_id, occurred_at, event_type, actor_user_id, \
+        " INTO audit_log (tenant_id, seq, event_id, occurred_at, event_type, actor_user_id, \
          actor_client_id, org_id, body, prev_hash, hash) VALUES ",
     );
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..COLUMNS {
             let sep = if c == 0 { "" } else { ", " };
-            let _ = write!(sql, "{sep}${}", r * COLUMNS + c + 1);
+            let _ = match dialect {
+                Dialect::Sqlite => write!(sql, "{sep}?"),
+                Dialect::Postgres => write!(sql, "{sep}${}", r * COLUMNS + c + 1),
+            };
         }
         sql.push(')');
     }
     sql
 }
 
+/// [`insert_sql`] for `rows` (1 to [`MAX_ROWS`]) events, built once per process. With
+/// `set_head` (SQLite only) the head's new hash is written by the same round trip: an
+/// `UPDATE audit_heads` follows the insert, its two anonymous parameters after the rows'.
+fn cached_insert_sql(rows: usize, dialect: Dialect, set_head: bool) -> &'static str {
+    static SQL: [[std::sync::OnceLock<String>; MAX_ROWS]; 3] =
+        [const { [const { std::sync::OnceLock::new() }; MAX_ROWS] }; 3];
+    let variant = match (dialect, set_head) {
+        (Dialect::Sqlite, false) => 0,
+        (Dialect::Sqlite, true) => 1,
+        (Dialect::Postgres, _) => 2,
+    };
+    SQL[variant][rows - 1].get_or_init(|| {
+        let mut sql = insert_sql(rows, dialect);
+        if variant == 1 {
+            sql.push_str("; UPDATE audit_heads SET hash = ? WHERE tenant_id = ?");
+        }
+        sql
+    })
+}
+
 /// Chain `events` (sequence numbers already assigned, in order, all of tenant `t`) after
-/// `prev_hash` and insert them; returns the hash of the last one.
+/// `prev_hash` and insert them; returns the hash of the last one. With `set_head`, the
+/// tenant's `audit_heads.hash` is set to it as well.
 pub(crate) async fn insert_chained(
     conn: &mut Conn,
     t: &TenantId,
     events: &[AuditEvent],
     prev_hash: String,
+    set_head: bool,
 ) -> StoreResult<String> {
+    let dialect = conn.dialect();
     let mut prev = prev_hash;
     let mut rest = events;
     while !rest.is_empty() {
-        let size = CHUNKS
-            .iter()
-            .copied()
-            .find(|c| *c <= rest.len())
-            .unwrap_or(1);
+        let size = match dialect {
+            Dialect::Sqlite => rest.len().min(MAX_ROWS),
+            // Powers of two: few statements per connection, and batches over TLS stay in
+            // inserts of at most 32 rows unless 64 or more are waiting.
+            Dialect::Postgres => 1 << rest.len().min(MAX_ROWS).ilog2(),
+        };
         let (chunk, tail) = rest.split_at(size);
-        let mut args = Vec::with_capacity(size * COLUMNS);
+        let mut args = Vec::with_capacity(size * COLUMNS + 2);
         for e in chunk {
             let body = event_body(e);
             let hash = chain_hash(&prev, &body);
@@ -81,12 +118,24 @@ pub(crate) async fn insert_chained(
                 Value::Text(hash),
             ]);
         }
+        let head_here = set_head && tail.is_empty() && dialect == Dialect::Sqlite;
+        if head_here {
+            args.extend([Value::Text(prev.clone()), Value::from(t)]);
+        }
         conn.exec(Q {
-            sql: Cow::Owned(insert_sql(size)),
+            sql: Cow::Borrowed(cached_insert_sql(size, dialect, head_here)),
             args,
         })
         .await?;
         rest = tail;
+    }
+    if set_head && dialect == Dialect::Postgres {
+        conn.exec(q!(
+            "UPDATE audit_heads SET hash = $2 WHERE tenant_id = $1",
+            t,
+            &prev
+        ))
+        .await?;
     }
     Ok(prev)
 }
@@ -118,7 +167,7 @@ pub(crate) async fn chain_legacy_events(conn: &mut Conn) -> StoreResult<()> {
                 .collect::<StoreResult<Vec<_>>>()?;
             let Some(tail) = events.last() else { break };
             last = tail.seq;
-            prev = insert_chained(conn, &t, &events, prev).await?;
+            prev = insert_chained(conn, &t, &events, prev, false).await?;
         }
         conn.exec(q!(
             "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, $2, $3)
@@ -336,14 +385,7 @@ impl AuditRepo for SqlTx {
             seq += 1;
             e.seq = seq;
         }
-        let hash = insert_chained(&mut self.conn, t, events, head.text("hash")?).await?;
-        self.conn
-            .exec(q!(
-                "UPDATE audit_heads SET hash = $2 WHERE tenant_id = $1",
-                t,
-                hash
-            ))
-            .await?;
+        insert_chained(&mut self.conn, t, events, head.text("hash")?, true).await?;
         Ok(last)
     }
 

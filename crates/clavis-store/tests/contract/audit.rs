@@ -100,7 +100,8 @@ async fn append_assigns_gap_free_seqs_and_a_valid_chain(db: TestDb) {
             hash: GENESIS.into()
         }
     );
-    // a batch exercising every multi-row chunk size, then single events and an empty batch
+    // a batch of several statements (SQLite 64 + 64 + 3 rows, PostgreSQL 64 + 64 + 2 + 1),
+    // then single events and an empty batch
     let mut batch = events(&a.id, "evt_", 131);
     batch[3].actor.client_id = Some("cli_9".into());
     batch[4].organization = Some(AuditOrganization {
