@@ -2,8 +2,9 @@
 //! connection enum that dispatches to the backend modules.
 //!
 //! Queries are written once in portable SQL with `$1…$n` placeholders (SQLite accepts the
-//! same numbered form) and mapped from [`Row`] once. Dialect and pool differences live only
-//! in `sqlite/` and `postgres/`.
+//! same numbered form) and mapped from [`Row`] once. Dialect and pool differences live
+//! in `sqlite/` and `postgres/`, except for the few statements that branch on
+//! [`Conn::dialect`] (row locks that skip other nodes' rows; the audit log's bulk insert).
 
 use clavis_core::StoreError;
 use clavis_core::ports::StoreResult;
@@ -281,7 +282,9 @@ impl Conn {
     }
 
     /// Which backend this transaction runs on, for the rare statement whose portable form
-    /// would be wrong on one of them (row locks that skip rows other nodes hold).
+    /// would be wrong on one of them (row locks that skip rows other nodes hold) or too slow
+    /// (the audit log's bulk insert: numbered placeholders cost SQLite a scan per bound
+    /// value, and a group commit wants one round trip).
     pub(crate) fn dialect(&self) -> crate::migrate::Dialect {
         match self.tx {
             Tx::Sqlite(_) => crate::migrate::Dialect::Sqlite,

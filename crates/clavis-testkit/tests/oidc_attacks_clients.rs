@@ -333,6 +333,27 @@ async fn malformed_token_requests_never_500(b: Backend) {
         };
         assert_oauth_error(&r, 400, "invalid_request");
     }
+    // The introspection and revocation endpoints take forms the same way.
+    for ep in ["introspect", "revoke"] {
+        for ct in ["application/json", "application/x-www-form-urlencodedx"] {
+            let resp = s
+                .client
+                .http
+                .post(s.client.url(&format!("/t/default/oauth/{ep}")))
+                .header("authorization", &auth)
+                .header("content-type", ct)
+                .body("token=a")
+                .send()
+                .await
+                .unwrap();
+            let r = clavis_testkit::Reply {
+                status: resp.status().as_u16(),
+                headers: resp.headers().clone(),
+                body: resp.text().await.unwrap(),
+            };
+            assert_oauth_error(&r, 400, "invalid_request");
+        }
+    }
     // The form type in any case and with a charset parameter is a form.
     let resp = s
         .client

@@ -131,15 +131,16 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
 
 /// Form parameters, refusing any parameter sent twice (RFC 6749 §3.1).
 pub(crate) fn single_params(
-    pairs: Vec<(String, String)>,
+    pairs: impl IntoIterator<Item = (String, String)>,
 ) -> Result<std::collections::HashMap<String, String>, OAuthError> {
     let mut out = std::collections::HashMap::new();
     for (k, v) in pairs {
-        if out.insert(k.clone(), v).is_some() {
+        if out.contains_key(&k) {
             return Err(OAuthError::invalid_request(format!(
                 "parameter `{k}` is repeated"
             )));
         }
+        out.insert(k, v);
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@ use clavis_core::oauth::{
 };
 use std::collections::HashMap;
 
-use super::{Meta, OAuthJson};
+use super::{Meta, OAuthJson, single_params};
 use crate::ApiContext;
 
 type Params = Result<Bytes, BytesRejection>;
@@ -47,14 +47,9 @@ fn form(headers: &HeaderMap, p: Params) -> Result<HashMap<String, String>, OAuth
             OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into()
         }
     })?;
-    let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        if out.contains_key(k.as_ref()) {
-            return Err(OAuthError::invalid_request(format!("parameter `{k}` is repeated")).into());
-        }
-        out.insert(k.into_owned(), v.into_owned());
-    }
-    Ok(out)
+    Ok(single_params(
+        url::form_urlencoded::parse(&body).into_owned(),
+    )?)
 }
 
 fn percent_decode(s: &str) -> Option<String> {

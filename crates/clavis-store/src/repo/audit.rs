@@ -59,24 +59,29 @@ fn insert_sql(rows: usize, dialect: Dialect) -> String {
     sql
 }
 
-/// [`insert_sql`] for `rows` (1 to [`MAX_ROWS`]) events, built once per process. With
+/// [`insert_sql`] for `rows` events, built once per process for 1 to [`MAX_ROWS`]. With
 /// `set_head` (SQLite only) the head's new hash is written by the same round trip: an
 /// `UPDATE audit_heads` follows the insert, its two anonymous parameters after the rows'.
-fn cached_insert_sql(rows: usize, dialect: Dialect, set_head: bool) -> &'static str {
+fn cached_insert_sql(rows: usize, dialect: Dialect, set_head: bool) -> Cow<'static, str> {
     static SQL: [[std::sync::OnceLock<String>; MAX_ROWS]; 3] =
         [const { [const { std::sync::OnceLock::new() }; MAX_ROWS] }; 3];
+    let set_head = set_head && dialect == Dialect::Sqlite;
+    let build = || {
+        let mut sql = insert_sql(rows, dialect);
+        if set_head {
+            sql.push_str("; UPDATE audit_heads SET hash = ? WHERE tenant_id = ?");
+        }
+        sql
+    };
     let variant = match (dialect, set_head) {
         (Dialect::Sqlite, false) => 0,
         (Dialect::Sqlite, true) => 1,
         (Dialect::Postgres, _) => 2,
     };
-    SQL[variant][rows - 1].get_or_init(|| {
-        let mut sql = insert_sql(rows, dialect);
-        if variant == 1 {
-            sql.push_str("; UPDATE audit_heads SET hash = ? WHERE tenant_id = ?");
-        }
-        sql
-    })
+    match rows.checked_sub(1).and_then(|i| SQL[variant].get(i)) {
+        Some(cell) => Cow::Borrowed(cell.get_or_init(build).as_str()),
+        None => Cow::Owned(build()),
+    }
 }
 
 /// Chain `events` (sequence numbers already assigned, in order, all of tenant `t`) after
@@ -97,7 +102,7 @@ pub(crate) async fn insert_chained(
             Dialect::Sqlite => rest.len().min(MAX_ROWS),
             // Powers of two: few statements per connection, and batches over TLS stay in
             // inserts of at most 32 rows unless 64 or more are waiting.
-            Dialect::Postgres => 1 << rest.len().min(MAX_ROWS).ilog2(),
+            Dialect::Postgres => 1 << rest.len().min(MAX_ROWS).checked_ilog2().unwrap_or(0),
         };
         let (chunk, tail) = rest.split_at(size);
         let mut args = Vec::with_capacity(size * COLUMNS + 2);
@@ -123,7 +128,7 @@ pub(crate) async fn insert_chained(
             args.extend([Value::Text(prev.clone()), Value::from(t)]);
         }
         conn.exec(Q {
-            sql: Cow::Borrowed(cached_insert_sql(size, dialect, head_here)),
+            sql: cached_insert_sql(size, dialect, head_here),
             args,
         })
         .await?;

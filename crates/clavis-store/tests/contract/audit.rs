@@ -17,6 +17,7 @@ use crate::support::*;
 clavis_store::on_both_backends!(
     append_assigns_gap_free_seqs_and_a_valid_chain,
     an_event_of_another_tenant_is_refused_before_anything_is_written,
+    a_failing_row_in_a_batch_writes_nothing_of_it,
     concurrent_appends_from_several_nodes_form_one_chain,
     nothing_crosses_tenants,
     search_filters_and_both_cursor_directions,
@@ -146,6 +147,45 @@ async fn append_assigns_gap_free_seqs_and_a_valid_chain(db: TestDb) {
     // a duplicate event id is refused
     let mut dup = vec![event(&a.id, "evt_1", "x", T0)];
     assert_conflict(tx.audit_append(&a.id, &mut dup).await);
+}
+
+async fn a_failing_row_in_a_batch_writes_nothing_of_it(db: TestDb) {
+    let core = db.core();
+    let (a, _) = two_tenants(&core).await;
+    let mut first = events(&a.id, "evt_", 3);
+    let mut tx = begin(&core).await;
+    assert_eq!(tx.audit_append(&a.id, &mut first).await.unwrap(), 3);
+    tx.commit().await.unwrap();
+    let head = {
+        let mut tx = begin(&core).await;
+        tx.audit_head(&a.id).await.unwrap()
+    };
+    // The sixth of ten events repeats an existing id: one statement on SQLite, several
+    // chunks on PostgreSQL; either way the batch and the head move are refused together.
+    let mut batch = events(&a.id, "new_", 10);
+    batch[5].event_id = "evt_2".into();
+    let mut tx = begin(&core).await;
+    assert_conflict(tx.audit_append(&a.id, &mut batch).await);
+    assert!(
+        tx.commit().await.is_err(),
+        "a failed transaction must not commit"
+    );
+    let mut tx = begin(&core).await;
+    assert_eq!(tx.audit_head(&a.id).await.unwrap(), head);
+    let listed = tx.audit_list(&a.id, 0, 100).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["evt_1", "evt_2", "evt_3"]
+    );
+    // and the chain goes on from the old head
+    let mut next = events(&a.id, "next_", 2);
+    assert_eq!(tx.audit_append(&a.id, &mut next).await.unwrap(), 5);
+    tx.commit().await.unwrap();
+    let mut tx = begin(&core).await;
+    assert_eq!(verify(&mut *tx, &a.id, 0, GENESIS.into()).await.len(), 5);
 }
 
 async fn an_event_of_another_tenant_is_refused_before_anything_is_written(db: TestDb) {
