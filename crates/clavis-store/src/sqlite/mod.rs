@@ -43,9 +43,13 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0")
             // Room for the audit log's 64 multi-row inserts beside every other statement.
             .statement_cache_capacity(256);
+        // No liveness ping before each acquire (sqlx's default): a connection to a local
+        // file does not drop, and the ping is one more round trip to the connection's
+        // thread in front of every transaction, the audit log's group commits included.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone())
             .await
@@ -53,6 +57,7 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.read_only(true))
             .await
