@@ -6,13 +6,16 @@
 
 use clavis_core::Core;
 use clavis_core::model::*;
-use clavis_core::ports::MarkReady;
+use clavis_core::ports::{MarkReady, Tx};
 use clavis_core::service::RequestMeta;
 use clavis_store::testing::TestDb;
 use clavis_types::*;
 use std::sync::Arc;
 
 use crate::support::*;
+
+/// When the domains in these tests are marked ready.
+const AT: Timestamp = Timestamp::from_millis(1_700_000_100_000);
 
 clavis_store::on_both_backends!(
     custom_domains_are_ready_for_one_tenant_only,
@@ -62,18 +65,10 @@ async fn custom_domains_are_ready_for_one_tenant_only(db: TestDb) {
     );
     // Pending rows are not routed.
     assert!(tx.custom_domain_routes().await.unwrap().is_empty());
-    let at = Timestamp::from_millis(1_700_000_100_000);
-    assert_eq!(
-        tx.custom_domain_mark_ready(&a.id, &da.id, at)
-            .await
-            .unwrap(),
-        MarkReady::Ready
-    );
+    assert_eq!(mark_ready(&mut *tx, &a, &da).await, MarkReady::Ready);
     // B proves DNS control too, later: refused while A holds the domain ready.
     assert_eq!(
-        tx.custom_domain_mark_ready(&b.id, &squat.id, at)
-            .await
-            .unwrap(),
+        mark_ready(&mut *tx, &b, &squat).await,
         MarkReady::TakenElsewhere
     );
     assert_eq!(
@@ -82,12 +77,7 @@ async fn custom_domains_are_ready_for_one_tenant_only(db: TestDb) {
     );
     let db2 = domain(&core, &b, "id.globex.example");
     assert!(tx.custom_domain_insert(&db2).await.unwrap());
-    assert_eq!(
-        tx.custom_domain_mark_ready(&b.id, &db2.id, at)
-            .await
-            .unwrap(),
-        MarkReady::Ready
-    );
+    assert_eq!(mark_ready(&mut *tx, &b, &db2).await, MarkReady::Ready);
     assert_eq!(
         routes_of(tx.custom_domain_routes().await.unwrap()),
         [
@@ -105,16 +95,9 @@ async fn custom_domains_are_ready_for_one_tenant_only(db: TestDb) {
     );
     // Once A deletes its domain, B can verify its own row of it.
     assert!(tx.custom_domain_delete(&a.id, &da.id).await.unwrap());
+    assert_eq!(mark_ready(&mut *tx, &b, &squat).await, MarkReady::Ready);
     assert_eq!(
-        tx.custom_domain_mark_ready(&b.id, &squat.id, at)
-            .await
-            .unwrap(),
-        MarkReady::Ready
-    );
-    assert_eq!(
-        tx.custom_domain_mark_ready(&b.id, &squat.id, at)
-            .await
-            .unwrap(),
+        mark_ready(&mut *tx, &b, &squat).await,
         MarkReady::NotPending
     );
     tx.commit().await.unwrap();
@@ -155,34 +138,18 @@ async fn custom_domains_ready_once_and_isolated(db: TestDb) {
     );
     // tenant B can neither read, verify nor delete tenant A's domain
     assert_eq!(tx.custom_domain_get(&b.id, &d1.id).await.unwrap(), None);
-    let at = Timestamp::from_millis(1_700_000_100_000);
-    assert_eq!(
-        tx.custom_domain_mark_ready(&b.id, &d1.id, at)
-            .await
-            .unwrap(),
-        MarkReady::NotPending
-    );
+    assert_eq!(mark_ready(&mut *tx, &b, &d1).await, MarkReady::NotPending);
     assert!(!tx.custom_domain_delete(&b.id, &d1.id).await.unwrap());
     assert_eq!(
         tx.custom_domain_get(&a.id, &d1.id).await.unwrap(),
         Some(d1.clone())
     );
     // pending → ready, once
-    assert_eq!(
-        tx.custom_domain_mark_ready(&a.id, &d1.id, at)
-            .await
-            .unwrap(),
-        MarkReady::Ready
-    );
-    assert_eq!(
-        tx.custom_domain_mark_ready(&a.id, &d1.id, at)
-            .await
-            .unwrap(),
-        MarkReady::NotPending
-    );
+    assert_eq!(mark_ready(&mut *tx, &a, &d1).await, MarkReady::Ready);
+    assert_eq!(mark_ready(&mut *tx, &a, &d1).await, MarkReady::NotPending);
     let ready = tx.custom_domain_get(&a.id, &d1.id).await.unwrap().unwrap();
     assert_eq!(ready.status, CustomDomainStatus::Ready);
-    assert_eq!(ready.verified_at, Some(at));
+    assert_eq!(ready.verified_at, Some(AT));
     // delete, once; the host is free again for another tenant
     assert!(tx.custom_domain_delete(&a.id, &d1.id).await.unwrap());
     assert!(!tx.custom_domain_delete(&a.id, &d1.id).await.unwrap());
@@ -196,15 +163,16 @@ async fn custom_domains_ready_once_and_isolated(db: TestDb) {
     tx.commit().await.unwrap();
 }
 
+/// Mark `d` of tenant `t` ready (its DNS proof checked) at a fixed time.
+async fn mark_ready(tx: &mut dyn Tx, t: &Tenant, d: &CustomDomain) -> MarkReady {
+    tx.custom_domain_mark_ready(&t.id, &d.id, AT).await.unwrap()
+}
+
 async fn ready(core: &Core, t: &Tenant, name: &str) -> CustomDomain {
     let d = domain(core, t, name);
     let mut tx = begin(core).await;
     assert!(tx.custom_domain_insert(&d).await.unwrap());
-    let at = Timestamp::from_millis(1_700_000_100_000);
-    assert_eq!(
-        tx.custom_domain_mark_ready(&t.id, &d.id, at).await.unwrap(),
-        MarkReady::Ready
-    );
+    assert_eq!(mark_ready(&mut *tx, t, &d).await, MarkReady::Ready);
     tx.commit().await.unwrap();
     d
 }
