@@ -5,13 +5,18 @@
 # same machine, loopback HTTP/1.1 keep-alive, a warm-up, then one run per connection count.
 # Needs wrk (installed with apt-get when run as root). Env knobs:
 #   ALGS="RS256 ES256 EdDSA"  CONNS="1 64"  DURATION=20 (s)  C1_DURATION=10
+#   REPEAT=1 (runs per algorithm and connection count, one row each: single runs on a
+#   shared 2-core machine spread by 10-20 %, so compare medians of several)
 #   PORT=18111  WRK_THREADS=1  LOG_LEVEL=warn (access log per request at `info`)
 #   CLAVIS_BIN=path/to/clavis (default target/release/clavis, built if missing)
-#   PROFILE=/tmp/clavis.perf (record the server with `perf record -g` during each run)
+#   PROFILE=/tmp/clavis.perf (record the server with `perf record` during each run;
+#   PERF_FREQ=999 samples/s, PERF_CG="-g", e.g. "--call-graph dwarf,16384" for a build
+#   with line tables: CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+#   CARGO_PROFILE_RELEASE_STRIP=false)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ALGS="${ALGS:-RS256 ES256 EdDSA}"
-CONNS="${CONNS:-1 64}"
+CONNS="${CONNS:-1 64}"; REPEAT="${REPEAT:-1}"
 DURATION="${DURATION:-20}"; C1_DURATION="${C1_DURATION:-10}"
 PORT="${PORT:-18111}"; WRK_THREADS="${WRK_THREADS:-1}"; LOG_LEVEL="${LOG_LEVEL:-warn}"
 
@@ -77,12 +82,12 @@ LUA
   hdr=$(echo "$tok" | sed -E 's/.*"access_token":"([^".]*)\..*/\1/' | tr '_-' '/+' | base64 -d 2>/dev/null || true)
   echo "$hdr" | grep -q "\"alg\":\"$alg\"" || { echo "token request failed for $alg: $tok"; tail -5 "$WORK/serve.err"; exit 1; }
   wrk -t"$WRK_THREADS" -c16 -d3s -s "$WORK/post.lua" "$url" >/dev/null 2>&1   # warm-up
-  for c in $CONNS; do
+  for c in $CONNS; do for _ in $(seq "$REPEAT"); do
     d=$DURATION; [ "$c" = 1 ] && d=$C1_DURATION
     c0=$(cpu_ticks $SRV)
     ( while sleep 0.5; do rss_kib $SRV; done ) > "$WORK/rss" & SAMP=$!
     t=$WRK_THREADS; [ "$c" -lt "$t" ] && t=$c
-    if [ -n "${PROFILE:-}" ]; then perf record -F 999 -g -p $SRV -o "$PROFILE" -- sleep $((d - 2)) >/dev/null 2>&1 & PERF=$!; fi
+    if [ -n "${PROFILE:-}" ]; then perf record -F ${PERF_FREQ:-999} ${PERF_CG:--g} -p $SRV -o "$PROFILE" -- sleep $((d - 2)) >/dev/null 2>&1 & PERF=$!; fi
     wrk -t"$t" -c"$c" -d"${d}s" --latency -s "$WORK/post.lua" "$url" > "$WORK/wrk.out" 2>&1
     [ -n "${PROFILE:-}" ] && wait $PERF 2>/dev/null || true
     c1=$(cpu_ticks $SRV); kill $SAMP 2>/dev/null; wait $SAMP 2>/dev/null || true
@@ -95,6 +100,6 @@ LUA
     cpuus=$(awk -v a=$c0 -v b=$c1 -v hz=$HZ -v n=$tot 'BEGIN{ if(n>0) printf "%.0f", (b-a)/hz*1e6/n; else print "NA" }')
     printf "%-7s %-4s %9s %8s %8s %8s %8s %7s %11s %8sM\n" "$alg" "$c" "$rps" "$p50" "$p90" "$p99" "$max" "$non2" "$cpuus" \
       "$(awk -v k=${peak:-0} 'BEGIN{printf "%.1f", k/1024}')"
-  done
+  done; done
 done
 echo "# srvCPUus/rq = server CPU (user+sys) per completed request; wrk shares the same 2 cores."
