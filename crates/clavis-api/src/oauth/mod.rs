@@ -133,14 +133,20 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
 pub(crate) fn single_params(
     pairs: impl IntoIterator<Item = (String, String)>,
 ) -> Result<std::collections::HashMap<String, String>, OAuthError> {
+    use std::collections::hash_map::Entry;
     let mut out = std::collections::HashMap::new();
     for (k, v) in pairs {
-        if out.contains_key(&k) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{k}` is repeated"
-            )));
+        match out.entry(k) {
+            Entry::Occupied(seen) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{}` is repeated",
+                    seen.key()
+                )));
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(v);
+            }
         }
-        out.insert(k, v);
     }
     Ok(out)
 }

@@ -17,6 +17,8 @@ use crate::ApiContext;
 
 type Params = Result<Bytes, BytesRejection>;
 
+const NOT_A_FORM: &str = "the body must be application/x-www-form-urlencoded";
+
 /// The form body (RFC 6749 §3.2: `application/x-www-form-urlencoded`), each parameter once.
 fn form(headers: &HeaderMap, p: Params) -> Result<HashMap<String, String>, OAuthJson> {
     let is_form = headers
@@ -29,10 +31,7 @@ fn form(headers: &HeaderMap, p: Params) -> Result<HashMap<String, String>, OAuth
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !is_form {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into());
+        return Err(OAuthError::invalid_request(NOT_A_FORM).into());
     }
     let body = p.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -44,7 +43,7 @@ fn form(headers: &HeaderMap, p: Params) -> Result<HashMap<String, String>, OAuth
                 StatusCode::PAYLOAD_TOO_LARGE,
             )
         } else {
-            OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into()
+            OAuthError::invalid_request(NOT_A_FORM).into()
         }
     })?;
     Ok(single_params(
