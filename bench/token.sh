@@ -61,9 +61,13 @@ for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/ready" && 
 
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# Whole machine: all ticks, and the idle + iowait ones (a CPU nobody had work for).
+sys_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }
+# CPU seconds of this shell's finished children, from the `times` builtin's second line.
+child_secs() { awk 'NR==2{ for(i=1;i<=2;i++){ split($i,a,"m"); sub("s","",a[2]); s+=a[1]*60+a[2] } print s }' "$1"; }
 HZ=$(getconf CLK_TCK)
 echo "# Clavis $("$BIN" --version | cut -d' ' -f2) client_credentials, SQLite, audited; $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); wrk -t$WRK_THREADS; log level $LOG_LEVEL"
-printf "%-7s %-4s %9s %8s %8s %8s %8s %7s %11s %9s\n" alg conns req/s p50 p90 p99 max non2xx srvCPUus/rq peakRSS
+printf "%-7s %-4s %9s %8s %8s %8s %8s %7s %11s %11s %5s %9s\n" alg conns req/s p50 p90 p99 max non2xx srvCPUus/rq wrkCPUus/rq idle% peakRSS
 for alg in $ALGS; do
   slug="bench-$(echo "$alg" | tr 'A-Z' 'a-z')"
   line=$(grep "tenant $slug," "$WORK/apply.out")
@@ -88,7 +92,11 @@ LUA
     ( while sleep 0.5; do rss_kib $SRV; done ) > "$WORK/rss" & SAMP=$!
     t=$WRK_THREADS; [ "$c" -lt "$t" ] && t=$c
     if [ -n "${PROFILE:-}" ]; then perf record -F ${PERF_FREQ:-999} ${PERF_CG:--g} -p $SRV -o "$PROFILE" -- sleep $((d - 2)) >/dev/null 2>&1 & PERF=$!; fi
+    read -r all0 idle0 < <(sys_ticks)
+    times > "$WORK/times0"
     wrk -t"$t" -c"$c" -d"${d}s" --latency -s "$WORK/post.lua" "$url" > "$WORK/wrk.out" 2>&1
+    times > "$WORK/times1"
+    read -r all1 idle1 < <(sys_ticks)
     [ -n "${PROFILE:-}" ] && wait $PERF 2>/dev/null || true
     c1=$(cpu_ticks $SRV); kill $SAMP 2>/dev/null; wait $SAMP 2>/dev/null || true
     peak=$(sort -n "$WORK/rss" | tail -1)
@@ -98,8 +106,11 @@ LUA
     p50=$(awk '$1=="50%"{print $2}' "$WORK/wrk.out"); p90=$(awk '$1=="90%"{print $2}' "$WORK/wrk.out"); p99=$(awk '$1=="99%"{print $2}' "$WORK/wrk.out")
     max=$(awk '/Latency/{print $4; exit}' "$WORK/wrk.out")
     cpuus=$(awk -v a=$c0 -v b=$c1 -v hz=$HZ -v n=$tot 'BEGIN{ if(n>0) printf "%.0f", (b-a)/hz*1e6/n; else print "NA" }')
-    printf "%-7s %-4s %9s %8s %8s %8s %8s %7s %11s %8sM\n" "$alg" "$c" "$rps" "$p50" "$p90" "$p99" "$max" "$non2" "$cpuus" \
+    wrkus=$(awk -v a="$(child_secs "$WORK/times0")" -v b="$(child_secs "$WORK/times1")" -v n=$tot 'BEGIN{ if(n>0) printf "%.0f", (b-a)*1e6/n; else print "NA" }')
+    idle=$(awk -v a=$all0 -v b=$all1 -v i=$idle0 -v j=$idle1 'BEGIN{ if(b>a) printf "%.0f", (j-i)*100/(b-a); else print "NA" }')
+    printf "%-7s %-4s %9s %8s %8s %8s %8s %7s %11s %11s %5s %8sM\n" "$alg" "$c" "$rps" "$p50" "$p90" "$p99" "$max" "$non2" "$cpuus" "$wrkus" "$idle" \
       "$(awk -v k=${peak:-0} 'BEGIN{printf "%.1f", k/1024}')"
   done; done
 done
-echo "# srvCPUus/rq = server CPU (user+sys) per completed request; wrk shares the same 2 cores."
+echo "# srvCPUus/rq = server CPU (user+sys) per completed request; wrkCPUus/rq = the load generator's,"
+echo "# on the same 2 cores; idle% = share of the machine's CPU time nobody had work for (idle + iowait)."
