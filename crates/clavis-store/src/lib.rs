@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 pub use postgres::PgStore;
 pub use redis_counters::{REDIS_KEEP_SECS, RedisCounters};
-pub use sqlite::SqliteStore;
+pub use sqlite::{CheckpointCycle, SqliteStore, WAL_RESTART_FRAMES};
 
 /// A transaction on either backend; implements every repository port.
 pub(crate) struct SqlTx {

@@ -21,6 +21,8 @@ use crate::sql::{Conn, Q, Row, Value, map_err};
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Options of the checkpointer's own connection.
+    checkpoints: Arc<SqliteConnectOptions>,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone or
     /// when the store is closed.
     alive: Arc<std::sync::atomic::AtomicBool>,
@@ -63,12 +65,32 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        spawn_checkpointer(opts_for_checkpoints(url)?, Arc::downgrade(&alive));
+        let checkpoints = Arc::new(opts_for_checkpoints(url)?);
+        spawn_checkpointer(
+            (*checkpoints).clone(),
+            writer.clone(),
+            Arc::downgrade(&alive),
+        );
         Ok(Self {
             writer,
             readers,
+            checkpoints,
             alive,
         })
+    }
+
+    /// Run one checkpoint cycle now, on a connection of its own (the background
+    /// checkpointer runs one every second).
+    pub async fn checkpoint(&self) -> StoreResult<CheckpointCycle> {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let conn = self.checkpoints.connect().await.map_err(map_err)?;
+        let mut ck = Checkpointer {
+            conn,
+            writer: self.writer.clone(),
+        };
+        let cycle = ck.cycle().await.map_err(map_err);
+        let _ = ck.conn.close().await;
+        cycle
     }
 
     /// Apply pending migrations (refusing a database from a newer Clavis).
@@ -115,10 +137,93 @@ fn opts_for_checkpoints(url: &str) -> StoreResult<SqliteConnectOptions> {
         .busy_timeout(Duration::from_secs(10)))
 }
 
-/// Every second, copy committed WAL pages into the database file (PASSIVE: never blocks
-/// readers or the writer). Stops once the store is closed or dropped.
+/// How often the checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// A WAL holding more frames than this (4 MiB of 4 KiB pages) is started over by the next
+/// cycle that catches up.
+pub const WAL_RESTART_FRAMES: i64 = 1024;
+/// Frames committed during the last catch-up pass few enough to copy while holding the
+/// writer (the held pass also syncs them and the database file).
+const HOLD_LAG_FRAMES: i64 = 64;
+/// Passes a cycle makes to catch up with the writer before it gives up until the next.
+const CATCH_UP_PASSES: usize = 6;
+/// Longest wait for the writer connection (busy with a long transaction: try next cycle).
+const WRITER_WAIT: Duration = Duration::from_millis(250);
+
+/// What a checkpoint cycle did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointCycle {
+    /// Frames were copied into the database file; the WAL keeps growing from where it is.
+    Copied,
+    /// Every frame is in the database file and nothing was written since: the next write
+    /// transaction starts the WAL over from its beginning.
+    Restartable,
+}
+
+/// Copies committed WAL frames into the database file. SQLite starts the WAL over only
+/// when a write transaction begins with every frame already copied, which under writes
+/// that never pause does not happen by itself: the copy always trails the newest commits,
+/// and the WAL file would grow for as long as the writes go on (each new frame then also
+/// costs the file system an allocation). So, once the WAL is past [`WAL_RESTART_FRAMES`],
+/// a cycle catches up without blocking anyone (PASSIVE passes) and then holds the writer
+/// connection for one last short pass, which leaves nothing to copy when the next write
+/// transaction begins.
+struct Checkpointer {
+    conn: sqlx::SqliteConnection,
+    writer: SqlitePool,
+}
+
+impl Checkpointer {
+    /// One PASSIVE pass: (frames in the WAL, frames copied into the database file).
+    async fn pass(&mut self) -> Result<(i64, i64), sqlx::Error> {
+        let (_busy, log, copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut self.conn)
+                .await?;
+        Ok((log, copied))
+    }
+
+    async fn cycle(&mut self) -> Result<CheckpointCycle, sqlx::Error> {
+        let (mut log, _) = self.pass().await?;
+        if log <= WAL_RESTART_FRAMES {
+            return Ok(CheckpointCycle::Copied);
+        }
+        // Each pass copies what was committed while the one before ran; once that is a
+        // handful of frames, the held pass is short.
+        let mut caught_up = false;
+        for _ in 1..CATCH_UP_PASSES {
+            let (now, _) = self.pass().await?;
+            let appended = now - log;
+            log = now;
+            if (0..=HOLD_LAG_FRAMES).contains(&appended) {
+                caught_up = true;
+                break;
+            }
+        }
+        if !caught_up {
+            return Ok(CheckpointCycle::Copied);
+        }
+        // While this connection is held no write transaction can start; it is idle (a
+        // pooled connection has no open transaction), so it holds no lock the pass needs.
+        let Ok(Ok(held)) = tokio::time::timeout(WRITER_WAIT, self.writer.acquire()).await else {
+            return Ok(CheckpointCycle::Copied);
+        };
+        let result = self.pass().await;
+        drop(held);
+        let (log, copied) = result?;
+        Ok(if log == copied {
+            CheckpointCycle::Restartable
+        } else {
+            CheckpointCycle::Copied
+        })
+    }
+}
+
+/// Every [`CHECKPOINT_EVERY`], run a [`Checkpointer`] cycle. Stops once the store is
+/// closed or dropped.
 fn spawn_checkpointer(
     opts: SqliteConnectOptions,
+    writer: SqlitePool,
     alive: std::sync::Weak<std::sync::atomic::AtomicBool>,
 ) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -126,22 +231,19 @@ fn spawn_checkpointer(
     };
     handle.spawn(async move {
         use sqlx::{ConnectOptions as _, Connection as _};
-        let Ok(mut conn) = opts.connect().await else {
+        let Ok(conn) = opts.connect().await else {
             return;
         };
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ck = Checkpointer { conn, writer };
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let running = alive
                 .upgrade()
                 .is_some_and(|a| a.load(std::sync::atomic::Ordering::Acquire));
-            if !running
-                || sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&mut conn)
-                    .await
-                    .is_err()
-            {
-                let _ = conn.close().await;
+            if !running || ck.cycle().await.is_err() {
+                let _ = ck.conn.close().await;
                 return;
             }
         }
