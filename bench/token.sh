@@ -9,7 +9,8 @@
 #   shared 2-core machine spread by 10-20 %, so compare medians of several)
 #   PORT=18111  WRK_THREADS=1  LOG_LEVEL=warn (access log per request at `info`)
 #   CLAVIS_BIN=path/to/clavis (default target/release/clavis, built if missing)
-#   PROFILE=/tmp/clavis.perf (record the server with `perf record` during each run;
+#   PROFILE=/tmp/clavis.perf (record the server with `perf record` during each run; the
+#   wrkCPUus/rq column then includes perf's own CPU;
 #   PERF_FREQ=999 samples/s, PERF_CG="-g", e.g. "--call-graph dwarf,16384" for a build
 #   with line tables: CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
 #   CARGO_PROFILE_RELEASE_STRIP=false)

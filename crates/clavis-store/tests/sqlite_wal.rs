@@ -1,5 +1,7 @@
 //! The SQLite WAL starts over while writes never pause, so the file stops growing: the
-//! checkpointer catches up and then holds the writer for a last short pass.
+//! checkpointer catches up and then holds the writer for a last short pass. These tests
+//! open a `SqliteStore` of their own (not `clavis_store::testing`): they call its
+//! `checkpoint` and look at its files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -24,7 +26,8 @@ fn wal_len(db: &Path) -> u64 {
 }
 
 /// Frames the WAL holds now (`PRAGMA wal_checkpoint` reports them; a PASSIVE pass copies
-/// frames but never starts the WAL over by itself).
+/// frames but never starts the WAL over by itself). Asked again while another checkpoint
+/// makes SQLite answer "busy".
 async fn wal_frames(url: &str) -> i64 {
     let mut conn = url
         .parse::<sqlx::sqlite::SqliteConnectOptions>()
@@ -32,18 +35,38 @@ async fn wal_frames(url: &str) -> i64 {
         .connect()
         .await
         .unwrap();
-    let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    log
+    within("an answer about the WAL", async {
+        loop {
+            let (busy, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            if busy == 0 {
+                assert!(log >= 0, "the database is not in WAL mode");
+                return log;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
 }
 
-/// Wait (yielding) until `commits` has moved past `from`.
-async fn commits_after(commits: &AtomicU64, from: u64) {
-    while commits.load(Ordering::Acquire) <= from {
-        tokio::task::yield_now().await;
-    }
+/// `f`, or a failure naming `what` after a minute.
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Wait until `commits` has moved past `from` (the writer task must still be running).
+async fn commits_after(commits: &AtomicU64, from: u64, writer: &tokio::task::JoinHandle<()>) {
+    within("the writer's commits", async {
+        while commits.load(Ordering::Acquire) <= from {
+            assert!(!writer.is_finished(), "the writer task stopped");
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,10 +124,14 @@ async fn the_wal_starts_over_while_writes_never_pause() {
     };
 
     // Let the WAL grow past the size from which a cycle starts it over.
-    let past = u64::try_from(WAL_RESTART_FRAMES).unwrap() * FRAME_BYTES * 2;
-    while wal_len(&db) < past {
-        tokio::task::yield_now().await;
-    }
+    let past = u64::try_from(WAL_RESTART_FRAMES + 256).unwrap() * FRAME_BYTES;
+    within("the WAL to grow", async {
+        while wal_len(&db) < past {
+            assert!(!writer.is_finished(), "the writer task stopped");
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     let grown = wal_len(&db);
     let commits_to_grow = commits.load(Ordering::Acquire);
 
@@ -114,16 +141,14 @@ async fn the_wal_starts_over_while_writes_never_pause() {
     let mut frames = i64::MAX;
     let mut at = 0;
     for _ in 0..10 {
-        let mut restartable = false;
-        for _ in 0..50 {
-            if store.checkpoint().await.unwrap() == CheckpointCycle::Restartable {
-                restartable = true;
-                break;
+        within("a cycle that catches up with the writer", async {
+            while store.checkpoint().await.unwrap() != CheckpointCycle::Restartable {
+                assert!(!writer.is_finished(), "the writer task stopped");
             }
-        }
-        assert!(restartable, "no cycle caught up with the writer");
+        })
+        .await;
         at = commits.load(Ordering::Acquire);
-        commits_after(&commits, at + 1).await;
+        commits_after(&commits, at + 1, &writer).await;
         frames = wal_frames(&url).await;
         if frames < WAL_RESTART_FRAMES {
             break;
@@ -136,7 +161,7 @@ async fn the_wal_starts_over_while_writes_never_pause() {
 
     // As many commits again as it took to grow the file: they overwrite it from the
     // beginning, so it does not grow by their size again.
-    commits_after(&commits, at + commits_to_grow).await;
+    commits_after(&commits, at + commits_to_grow, &writer).await;
     stop.store(true, Ordering::Release);
     writer.await.unwrap();
     let after = wal_len(&db);

@@ -23,6 +23,9 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// Options of the checkpointer's own connection.
     checkpoints: Arc<SqliteConnectOptions>,
+    /// Held by a checkpoint cycle and by the final checkpoint of `close`, so that they
+    /// never run at once (SQLite would answer the second with "busy").
+    checkpointing: Arc<tokio::sync::Mutex<()>>,
     /// Alive while any clone of the store is; the checkpointer stops when it is gone or
     /// when the store is closed.
     alive: Arc<std::sync::atomic::AtomicBool>,
@@ -66,15 +69,18 @@ impl SqliteStore {
             .map_err(map_err)?;
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let checkpoints = Arc::new(opts_for_checkpoints(url)?);
+        let checkpointing = Arc::new(tokio::sync::Mutex::new(()));
         spawn_checkpointer(
             (*checkpoints).clone(),
             writer.clone(),
+            checkpointing.clone(),
             Arc::downgrade(&alive),
         );
         Ok(Self {
             writer,
             readers,
             checkpoints,
+            checkpointing,
             alive,
         })
     }
@@ -88,7 +94,10 @@ impl SqliteStore {
             conn,
             writer: self.writer.clone(),
         };
-        let cycle = ck.cycle().await.map_err(map_err);
+        let cycle = {
+            let _one_at_a_time = self.checkpointing.lock().await;
+            ck.cycle().await.map_err(map_err)
+        };
         let _ = ck.conn.close().await;
         cycle
     }
@@ -142,13 +151,15 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// A WAL holding more frames than this (4 MiB of 4 KiB pages) is started over by the next
 /// cycle that catches up.
 pub const WAL_RESTART_FRAMES: i64 = 1024;
-/// Frames committed during the last catch-up pass few enough to copy while holding the
-/// writer (the held pass also syncs them and the database file).
+/// A catch-up pass that had at most this many frames to copy was short, and so will be the
+/// held pass after it (which also syncs them and the database file).
 const HOLD_LAG_FRAMES: i64 = 64;
 /// Passes a cycle makes to catch up with the writer before it gives up until the next.
 const CATCH_UP_PASSES: usize = 6;
-/// Longest wait for the writer connection (busy with a long transaction: try next cycle).
-const WRITER_WAIT: Duration = Duration::from_millis(250);
+/// Longest wait for the writer connection. Whatever is committed meanwhile is copied by
+/// the held pass, so a longer wait (a long transaction, a queue of writers) gives the
+/// connection straight back and leaves the restart to the next cycle.
+const WRITER_WAIT: Duration = Duration::from_millis(10);
 
 /// What a checkpoint cycle did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,29 +184,37 @@ struct Checkpointer {
     writer: SqlitePool,
 }
 
+/// One PASSIVE pass's answer: frames in the WAL and frames copied into the database file,
+/// or `None` when SQLite did not run it (another checkpoint was running: "busy"; or the
+/// database is not in WAL mode).
+type Pass = Option<(i64, i64)>;
+
 impl Checkpointer {
-    /// One PASSIVE pass: (frames in the WAL, frames copied into the database file).
-    async fn pass(&mut self) -> Result<(i64, i64), sqlx::Error> {
-        let (_busy, log, copied): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&mut self.conn)
-                .await?;
-        Ok((log, copied))
+    async fn pass(&mut self) -> Result<Pass, sqlx::Error> {
+        let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok((busy == 0 && log >= 0 && copied >= 0).then_some((log, copied)))
     }
 
     async fn cycle(&mut self) -> Result<CheckpointCycle, sqlx::Error> {
-        let (mut log, _) = self.pass().await?;
+        let Some((log, mut copied)) = self.pass().await? else {
+            return Ok(CheckpointCycle::Copied);
+        };
         if log <= WAL_RESTART_FRAMES {
             return Ok(CheckpointCycle::Copied);
         }
-        // Each pass copies what was committed while the one before ran; once that is a
-        // handful of frames, the held pass is short.
+        // Each pass copies what was committed while the one before ran; once a pass had
+        // only a handful of frames to copy (and no reader held any back), so will the
+        // held pass.
         let mut caught_up = false;
         for _ in 1..CATCH_UP_PASSES {
-            let (now, _) = self.pass().await?;
-            let appended = now - log;
-            log = now;
-            if (0..=HOLD_LAG_FRAMES).contains(&appended) {
+            let Some((now, now_copied)) = self.pass().await? else {
+                return Ok(CheckpointCycle::Copied);
+            };
+            let work = now - copied;
+            copied = now_copied;
+            if now_copied == now && (0..=HOLD_LAG_FRAMES).contains(&work) {
                 caught_up = true;
                 break;
             }
@@ -210,11 +229,9 @@ impl Checkpointer {
         };
         let result = self.pass().await;
         drop(held);
-        let (log, copied) = result?;
-        Ok(if log == copied {
-            CheckpointCycle::Restartable
-        } else {
-            CheckpointCycle::Copied
+        Ok(match result? {
+            Some((log, copied)) if log == copied => CheckpointCycle::Restartable,
+            _ => CheckpointCycle::Copied,
         })
     }
 }
@@ -224,6 +241,7 @@ impl Checkpointer {
 fn spawn_checkpointer(
     opts: SqliteConnectOptions,
     writer: SqlitePool,
+    checkpointing: Arc<tokio::sync::Mutex<()>>,
     alive: std::sync::Weak<std::sync::atomic::AtomicBool>,
 ) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -242,9 +260,22 @@ fn spawn_checkpointer(
             let running = alive
                 .upgrade()
                 .is_some_and(|a| a.load(std::sync::atomic::Ordering::Acquire));
-            if !running || ck.cycle().await.is_err() {
+            if !running {
                 let _ = ck.conn.close().await;
                 return;
+            }
+            let failed = {
+                let _one_at_a_time = checkpointing.lock().await;
+                ck.cycle().await.err()
+            };
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; reconnecting for the next");
+                match opts.connect().await {
+                    Ok(conn) => {
+                        let _ = std::mem::replace(&mut ck.conn, conn).close().await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "SQLite checkpoint connection"),
+                }
             }
         }
     });
@@ -274,6 +305,7 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.alive
             .store(false, std::sync::atomic::Ordering::Release);
+        let _one_at_a_time = self.checkpointing.lock().await;
         if let Ok(mut c) = self.writer.acquire().await {
             let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut *c)
