@@ -13,8 +13,8 @@ use crate::ports::Store;
 const MAX_BATCH: usize = 1024;
 /// Times the writer yields to gather more events before a commit ([`linger`]). Every
 /// yield lets the requests already running hand in their events, and keeps every request
-/// of the batch waiting: with 64 connections on 2 cores, 2 yields gave about 15 % more
-/// tokens per second than 4, and a lower p99 (`bench/token.sh`, medians of 10 runs).
+/// of the batch waiting: with 64 connections on 2 cores, 2 yields gave 10–15 % more
+/// tokens per second than 4 (medians of alternated runs, the method of `bench/token.sh`).
 const LINGER_YIELDS: usize = 2;
 /// A batch this large is written without lingering: its commit cost is already shared, and
 /// the clients waiting for it do nothing meanwhile.
